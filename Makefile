@@ -1,0 +1,41 @@
+# bagstream: `make run` converts the shipped example, `make test` runs every test.
+CARGO ?= cargo
+BIN := target/release/bagstream
+SHARED ?= ../shared
+LEROBOT_CHECK ?= $(SHARED)/tools/lerobot-check
+
+.PHONY: run build test lint fixtures compat clean
+
+build:
+	$(CARGO) build --release
+
+# Convert the shipped example bag into out/teleop and check the result.
+run: build
+	rm -rf out/teleop
+	$(BIN) convert --config fixtures/teleop.yaml --out out/teleop fixtures/teleop_lz4.bag
+	$(BIN) validate out/teleop
+
+test:
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Rebuild the fixture bags (deterministic: the same bytes every time).
+fixtures:
+	$(CARGO) run --release --example make_fixtures -- fixtures
+
+# Load converted datasets with the real lerobot 0.6.1 (optional: builds a 5 GB Python
+# environment on first use).
+compat: build
+	rm -rf out/compat && mkdir -p out/compat
+	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/synthetic $(SHARED)/bags/synthetic/ros1_lz4.bag
+	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2 $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
+	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2-append $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
+	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2-append --append --task "second task" $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
+	$(BIN) convert -q --config fixtures/teleop.yaml --out out/compat/teleop fixtures/teleop_lz4.bag fixtures/teleop_bz2.bag
+	$(LEROBOT_CHECK) out/compat/synthetic out/compat/pr2 out/compat/pr2-append out/compat/teleop
+
+clean:
+	rm -rf out

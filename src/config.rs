@@ -1,0 +1,425 @@
+//! The conversion config (YAML): output rate, timeline and features. See
+//! `docs/configuration.md` for the reference.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{Error, Result, Time, NANOS};
+
+/// Which time of a message places it on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Stamp {
+    /// The time the recorder wrote the message into the bag.
+    #[default]
+    Receive,
+    /// The message's `header.stamp`.
+    Header,
+}
+
+/// How a source picks its message for a frame tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Match {
+    /// Smallest |t - t_k|; ties go to the earlier message.
+    #[default]
+    Nearest,
+    /// Latest message with t <= t_k: never looks into the future.
+    Asof,
+}
+
+/// What a tick does when a source has no message within tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMissing {
+    #[default]
+    Drop,
+    Hold,
+    Fail,
+}
+
+/// The file as written; turned into [`Config`] by [`Config::parse`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    fps: serde_yaml_ng::Value,
+    #[serde(default)]
+    robot_type: Option<String>,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    timeline: RawTimeline,
+    features: serde_yaml_ng::Mapping,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeline {
+    main: Option<String>,
+    #[serde(default)]
+    stamp: Stamp,
+    #[serde(default)]
+    trim_start: f64,
+    #[serde(default)]
+    trim_end: f64,
+    reorder_window: Option<f64>,
+}
+
+/// A source's settings, as written either directly under a feature or in its `sources` list.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    topic: Option<String>,
+    field: Option<String>,
+    joints: Option<Vec<String>>,
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+    tolerance: Option<f64>,
+    on_missing: Option<OnMissing>,
+    stamp: Option<Stamp>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFeature {
+    // The single-source form's keys; serde's `flatten` would lose `deny_unknown_fields`.
+    topic: Option<String>,
+    field: Option<String>,
+    joints: Option<Vec<String>>,
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+    tolerance: Option<f64>,
+    on_missing: Option<OnMissing>,
+    stamp: Option<Stamp>,
+    sources: Option<Vec<RawSource>>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    resize: Option<Vec<u32>>,
+}
+
+/// The timeline: where the frame grid starts and ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub main: Option<String>,
+    pub stamp: Stamp,
+    pub trim_start: Time,
+    pub trim_end: Time,
+    /// How far back a header-stamped topic's stamps may go, in bag order, and still be used.
+    pub reorder_window: Time,
+}
+
+/// One input stream of a feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub topic: String,
+    pub field: String,
+    pub joints: Option<Vec<String>>,
+    pub matching: Match,
+    /// Nanoseconds.
+    pub tolerance: Time,
+    pub on_missing: OnMissing,
+    pub stamp: Stamp,
+}
+
+/// One output feature: its sources' values concatenated in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    pub key: String,
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub fps: u32,
+    pub robot_type: Option<String>,
+    pub task: Option<String>,
+    pub timeline: Timeline,
+    pub features: Vec<Feature>,
+}
+
+/// Names the dataset writer adds to every frame; a feature may not reuse them.
+pub const RESERVED_FEATURES: [&str; 5] = [
+    "timestamp",
+    "frame_index",
+    "episode_index",
+    "index",
+    "task_index",
+];
+
+const DEFAULT_REORDER_WINDOW: f64 = 0.5;
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+    }
+
+    /// Parse and check a config; the error text is one line without the file name.
+    pub fn parse(text: &str) -> std::result::Result<Config, String> {
+        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+        let fps = parse_fps(&raw.fps)?;
+        let period = NANOS as f64 / fps as f64;
+        let t = raw.timeline;
+        let timeline = Timeline {
+            main: t.main,
+            stamp: t.stamp,
+            trim_start: seconds("timeline.trim_start", t.trim_start)?,
+            trim_end: seconds("timeline.trim_end", t.trim_end)?,
+            reorder_window: seconds(
+                "timeline.reorder_window",
+                t.reorder_window.unwrap_or(DEFAULT_REORDER_WINDOW),
+            )?,
+        };
+        if raw.features.is_empty() {
+            return Err("`features` is empty: name at least one feature".into());
+        }
+        let mut features = Vec::new();
+        for (key, value) in raw.features {
+            let key = match key {
+                serde_yaml_ng::Value::String(s) => s,
+                other => return Err(format!("feature name {other:?} is not a string")),
+            };
+            check_feature_name(&key)?;
+            let rf: RawFeature = serde_yaml_ng::from_value(value)
+                .map_err(|e| format!("features.{key}: {e}"))?;
+            if let Some(kind) = &rf.kind {
+                return Err(format!(
+                    "features.{key}: type `{kind}`: camera features (video, image) are not supported yet; this version converts numeric fields"
+                ));
+            }
+            if rf.resize.is_some() {
+                return Err(format!(
+                    "features.{key}: `resize` applies to camera features, which are not supported yet"
+                ));
+            }
+            let own = RawSource {
+                topic: rf.topic,
+                field: rf.field,
+                joints: rf.joints,
+                matching: rf.matching,
+                tolerance: rf.tolerance,
+                on_missing: rf.on_missing,
+                stamp: rf.stamp,
+            };
+            let single = rf.sources.is_none();
+            let raw_sources = match rf.sources {
+                Some(list) => {
+                    if own.topic.is_some() || own.field.is_some() {
+                        return Err(format!(
+                            "features.{key}: give either `topic`/`field` or `sources`, not both"
+                        ));
+                    }
+                    if list.is_empty() {
+                        return Err(format!("features.{key}: `sources` is empty"));
+                    }
+                    // Settings written beside `sources` are defaults for each source.
+                    list.into_iter()
+                        .map(|s| merge(s, &own))
+                        .collect::<Vec<_>>()
+                }
+                None => vec![own],
+            };
+            let mut sources = Vec::new();
+            for (i, s) in raw_sources.into_iter().enumerate() {
+                let at = if single {
+                    format!("features.{key}")
+                } else {
+                    format!("features.{key}.sources[{i}]")
+                };
+                sources.push(make_source(&at, s, &timeline, period)?);
+            }
+            features.push(Feature { key, sources });
+        }
+        for (i, f) in features.iter().enumerate() {
+            if features[..i].iter().any(|g| g.key == f.key) {
+                return Err(format!("feature `{}` is given twice", f.key));
+            }
+        }
+        Ok(Config {
+            fps,
+            robot_type: raw.robot_type,
+            task: raw.task,
+            timeline,
+            features,
+        })
+    }
+
+    /// Every source of every feature, in output order.
+    pub fn sources(&self) -> impl Iterator<Item = (&Feature, &Source)> {
+        self.features
+            .iter()
+            .flat_map(|f| f.sources.iter().map(move |s| (f, s)))
+    }
+}
+
+fn parse_fps(v: &serde_yaml_ng::Value) -> std::result::Result<u32, String> {
+    let bad = || format!("fps: {v:?} is not a positive integer (frames per second)");
+    let n = v.as_i64().ok_or_else(bad)?;
+    if n <= 0 || n > 10_000 {
+        return Err(format!(
+            "fps: {n} is out of range: give a positive integer up to 10000"
+        ));
+    }
+    Ok(n as u32)
+}
+
+fn seconds(what: &str, s: f64) -> std::result::Result<Time, String> {
+    if !s.is_finite() || s < 0.0 || s > 1e6 {
+        return Err(format!("{what}: {s} is not a duration in seconds (0 or more)"));
+    }
+    Ok((s * NANOS as f64).round() as Time)
+}
+
+fn check_feature_name(key: &str) -> std::result::Result<(), String> {
+    if key.is_empty() || key.trim() != key {
+        return Err(format!("feature name {key:?} is empty or has surrounding spaces"));
+    }
+    if key.contains('/') || key.contains("..") || key.contains('\\') {
+        return Err(format!(
+            "feature name `{key}` may not contain `/`, `\\` or `..` (LeRobot uses it in paths)"
+        ));
+    }
+    if RESERVED_FEATURES.contains(&key) {
+        return Err(format!(
+            "feature name `{key}` is reserved: the dataset writer adds it to every frame"
+        ));
+    }
+    Ok(())
+}
+
+fn merge(mut s: RawSource, defaults: &RawSource) -> RawSource {
+    s.joints = s.joints.or_else(|| defaults.joints.clone());
+    s.matching = s.matching.or(defaults.matching);
+    s.tolerance = s.tolerance.or(defaults.tolerance);
+    s.on_missing = s.on_missing.or(defaults.on_missing);
+    s.stamp = s.stamp.or(defaults.stamp);
+    s
+}
+
+fn make_source(
+    at: &str,
+    s: RawSource,
+    timeline: &Timeline,
+    period: f64,
+) -> std::result::Result<Source, String> {
+    let topic = s
+        .topic
+        .ok_or_else(|| format!("{at}: `topic` is missing"))?;
+    let field = s
+        .field
+        .ok_or_else(|| format!("{at}: `field` is missing (the numeric field to read)"))?;
+    // Default tolerance: half a frame period, so that with `nearest` every message is usable by
+    // exactly one tick.
+    let tolerance = match s.tolerance {
+        Some(t) => seconds(&format!("{at}.tolerance"), t)?,
+        None => (period / 2.0).round() as Time,
+    };
+    if let Some(j) = &s.joints {
+        if j.is_empty() {
+            return Err(format!("{at}.joints: the list is empty"));
+        }
+        for (i, name) in j.iter().enumerate() {
+            if j[..i].contains(name) {
+                return Err(format!("{at}.joints: `{name}` is listed twice"));
+            }
+        }
+    }
+    Ok(Source {
+        topic,
+        field,
+        joints: s.joints,
+        matching: s.matching.unwrap_or_default(),
+        tolerance,
+        on_missing: s.on_missing.unwrap_or_default(),
+        stamp: s.stamp.unwrap_or(timeline.stamp),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+fps: 10
+robot_type: teleop_arm
+task: "pick up the cube"
+timeline:
+  main: /cam_high/image_raw
+  stamp: receive
+  trim_start: 0.5
+  trim_end: 0.25
+features:
+  observation.state:
+    topic: /joint_states
+    field: position
+    joints: [joint1, joint2]
+  action:
+    sources:
+      - {topic: /arm_cmd, field: "data[0:6]"}
+      - {topic: /gripper_cmd, field: data, match: asof, tolerance: 0.2}
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c = Config::parse(FULL).unwrap();
+        assert_eq!(c.fps, 10);
+        assert_eq!(c.robot_type.as_deref(), Some("teleop_arm"));
+        assert_eq!(c.timeline.trim_start, 500_000_000);
+        assert_eq!(c.timeline.trim_end, 250_000_000);
+        assert_eq!(c.timeline.reorder_window, 500_000_000);
+        let keys: Vec<_> = c.features.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["observation.state", "action"]);
+        let state = &c.features[0].sources[0];
+        assert_eq!(state.joints.as_deref().unwrap(), ["joint1", "joint2"]);
+        assert_eq!(state.tolerance, 50_000_000, "half a frame period at 10 fps");
+        assert_eq!(state.matching, Match::Nearest);
+        assert_eq!(state.on_missing, OnMissing::Drop);
+        let grip = &c.features[1].sources[1];
+        assert_eq!(grip.matching, Match::Asof);
+        assert_eq!(grip.tolerance, 200_000_000);
+        assert_eq!(grip.field, "data");
+    }
+
+    #[test]
+    fn feature_level_settings_are_defaults_for_sources() {
+        let c = Config::parse(
+            "fps: 30\nfeatures:\n  a:\n    on_missing: hold\n    stamp: header\n    sources:\n      - {topic: /x, field: data}\n      - {topic: /y, field: data, on_missing: fail}\n",
+        )
+        .unwrap();
+        let s = &c.features[0].sources;
+        assert_eq!(s[0].on_missing, OnMissing::Hold);
+        assert_eq!(s[1].on_missing, OnMissing::Fail);
+        assert_eq!(s[0].stamp, Stamp::Header);
+        assert_eq!(s[0].tolerance, 16_666_667);
+    }
+
+    #[test]
+    fn rejects_bad_configs_with_a_clear_line() {
+        let cases = [
+            ("fps: 0\nfeatures: {a: {topic: /x, field: d}}", "fps: 0 is out of range"),
+            ("fps: -5\nfeatures: {a: {topic: /x, field: d}}", "fps: -5 is out of range"),
+            ("fps: 2.5\nfeatures: {a: {topic: /x, field: d}}", "not a positive integer"),
+            ("fps: 10\nfeatures: {a/b: {topic: /x, field: d}}", "may not contain `/`"),
+            ("fps: 10\nfeatures: {..: {topic: /x, field: d}}", "may not contain"),
+            ("fps: 10\nfeatures: {index: {topic: /x, field: d}}", "reserved"),
+            ("fps: 10\nfeatures: {a: {field: d}}", "features.a: `topic` is missing"),
+            ("fps: 10\nfeatures: {a: {topic: /x}}", "`field` is missing"),
+            ("fps: 10\nfeatures: {a: {topic: /x, field: d, tolerence: 1}}", "unknown field `tolerence`"),
+            ("fps: 10\nfeatures: {a: {topic: /x, field: d, match: best}}", "unknown variant `best`"),
+            ("fps: 10\nfeatures: {a: {topic: /x, field: d, tolerance: -1}}", "tolerance: -1"),
+            ("fps: 10\nfeatures: {a: {topic: /x, field: d, joints: [j, j]}}", "listed twice"),
+            ("fps: 10\nfeatures: {a: {topic: /x, field: d, type: video}}", "not supported yet"),
+            ("fps: 10\nfeatures: {}", "`features` is empty"),
+            ("fps: 10\nfeatures: {a: {sources: []}}", "`sources` is empty"),
+            ("fps: 10\nfeatures: {a: {topic: /x, field: d, sources: [{topic: /y, field: e}]}}", "not both"),
+            ("fps: 10\nfps2: 3\nfeatures: {a: {topic: /x, field: d}}", "unknown field `fps2`"),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text).expect_err(text);
+            assert!(err.contains(want), "{text:?}: got {err:?}, want {want:?}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The library entry point: plan every episode from the bags' indexes, then stream each one
+//! through the pipeline into one dataset.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::align::{Grid, SourceRule, SyncReport};
+use crate::bag::{self, BagSource, RawMessage};
+use crate::config::{Config, Stamp};
+use crate::dataset::lerobot::LeRobotWriter;
+use crate::dataset::{DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions};
+use crate::msg::{Extractor, FieldPath, Schema, StampReader};
+use crate::pipeline;
+use crate::progress::Progress;
+use crate::{rss, Error, Result, Time, NANOS};
+
+/// What `bagstream convert` does, as a library call.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    pub config: Config,
+    pub bags: Vec<PathBuf>,
+    pub out: PathBuf,
+    /// Length of the time window read at once, in seconds.
+    pub chunk_secs: f64,
+    /// Overrides the config's task.
+    pub task: Option<String>,
+    pub append: bool,
+    /// Show progress on stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EpisodeResult {
+    pub bag: PathBuf,
+    pub frames: u64,
+    pub report: SyncReport,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvertSummary {
+    pub episodes: Vec<EpisodeResult>,
+    pub seconds: f64,
+    /// Peak resident set of this process (VmHWM), in bytes.
+    pub peak_rss: Option<u64>,
+    pub warnings: Vec<String>,
+}
+
+impl ConvertSummary {
+    pub fn frames(&self) -> u64 {
+        self.episodes.iter().map(|e| e.frames).sum()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.episodes.iter().map(|e| e.report.dropped).sum()
+    }
+
+    /// The one summary line the CLI prints.
+    pub fn line(&self) -> String {
+        format!(
+            "episodes {}, frames {}, frames dropped {}, {:.2} s, peak RSS {}",
+            self.episodes.len(),
+            self.frames(),
+            self.dropped(),
+            self.seconds,
+            self.peak_rss
+                .map_or_else(|| "unknown".to_string(), rss::format_bytes),
+        )
+    }
+}
+
+/// One configured source, resolved against one bag.
+pub struct SourcePlan {
+    pub feature: usize,
+    pub topic: String,
+    pub field: String,
+    /// Per connection index of the bag: the extractor for that connection, when it is on
+    /// this source's topic.
+    pub extractors: Vec<Option<Extractor>>,
+    /// Per connection, when the source uses header stamps.
+    pub stamps: Vec<Option<StampReader>>,
+    /// Number of values each message gives.
+    pub len: usize,
+    pub names: Vec<String>,
+    pub rule: SourceRule,
+    pub first: Time,
+    pub last: Time,
+}
+
+/// Everything needed to stream one bag into one episode, found from the index and the first
+/// and last message of each source.
+pub struct EpisodePlan {
+    pub path: PathBuf,
+    pub bag: Box<dyn BagSource>,
+    pub sources: Vec<SourcePlan>,
+    pub grid: Grid,
+    /// Receive-time range to read: every message that can be picked lies in it.
+    pub read_start: Time,
+    pub read_end: Time,
+    pub spec: DatasetSpec,
+}
+
+impl EpisodePlan {
+    /// For each connection of the bag, the sources it feeds.
+    pub fn sources_by_connection(&self) -> Vec<Vec<usize>> {
+        let n = self.bag.summary().connections.len();
+        (0..n)
+            .map(|c| {
+                (0..self.sources.len())
+                    .filter(|&s| self.sources[s].extractors[c].is_some())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Bytes of chunk data overlapping the read range (for progress).
+    pub fn bytes_to_read(&self) -> u64 {
+        self.bag
+            .summary()
+            .chunks
+            .iter()
+            .filter(|c| c.end >= self.read_start && c.start < self.read_end)
+            .map(|c| c.data_len)
+            .sum()
+    }
+}
+
+/// Convert every bag into one episode of the dataset at `opts.out`.
+pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
+    let started = Instant::now();
+    if opts.bags.is_empty() {
+        return Err(Error::Usage("no bag given".into()));
+    }
+    if !(opts.chunk_secs.is_finite() && opts.chunk_secs > 0.0 && opts.chunk_secs <= 1e6) {
+        return Err(Error::Usage(format!(
+            "--chunk-secs {}: give a positive number of seconds",
+            opts.chunk_secs
+        )));
+    }
+    let chunk = ((opts.chunk_secs * NANOS as f64).round() as Time).max(1);
+    let task = opts
+        .task
+        .clone()
+        .or_else(|| opts.config.task.clone())
+        .ok_or_else(|| Error::Usage("no task: give `task:` in the config or --task".into()))?;
+    if task.trim().is_empty() {
+        return Err(Error::Usage("the task text is empty".into()));
+    }
+
+    // Plan every bag before writing anything: config errors surface before any work.
+    let mut plans = Vec::new();
+    let mut warnings = Vec::new();
+    for path in &opts.bags {
+        let plan = plan_episode(&opts.config, path)?;
+        warnings.extend(plan.bag.summary().warnings.iter().cloned());
+        if let Some(first) = plans.first() {
+            check_same_features(first, &plan)?;
+        }
+        plans.push(plan);
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+
+    let spec = plans[0].spec.clone();
+    let mut writer: Box<dyn DatasetWriter> = Box::new(LeRobotWriter::create(
+        &spec,
+        &WriterOptions {
+            out: opts.out.clone(),
+            append: opts.append,
+        },
+    )?);
+    let progress = Progress::new(opts.progress, plans.len());
+    let mut episodes = Vec::new();
+    for (i, plan) in plans.into_iter().enumerate() {
+        let path = plan.path.clone();
+        progress.start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
+        writer.begin_episode(&task)?;
+        let report = pipeline::run_episode(plan, chunk, writer.as_mut(), &progress)?;
+        if report.frames == 0 {
+            return Err(Error::Conversion(format!(
+                "{}: no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",
+                path.display(),
+                report.ticks,
+                report.to_json()["sources"]
+            )));
+        }
+        let mut json = report.to_json();
+        json["bag"] = serde_json::Value::String(path.display().to_string());
+        writer.end_episode(json)?;
+        progress.finish_bag(&report);
+        episodes.push(EpisodeResult {
+            bag: path,
+            frames: report.frames,
+            report,
+        });
+    }
+    writer.finish()?;
+    progress.done();
+    Ok(ConvertSummary {
+        episodes,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss: rss::peak_rss(),
+        warnings,
+    })
+}
+
+/// Resolve the config against one bag: topics, connections, extractors, shapes and the grid.
+pub fn plan_episode(config: &Config, path: &Path) -> Result<EpisodePlan> {
+    let mut bag = bag::open(path)?;
+    let bag_name = path.display().to_string();
+    let mut sources = Vec::new();
+    for (fi, feature) in config.features.iter().enumerate() {
+        for src in &feature.sources {
+            let at = format!("features.{}", feature.key);
+            sources.push(plan_source(
+                bag.as_mut(),
+                &bag_name,
+                fi,
+                &at,
+                src,
+                config.timeline.reorder_window,
+            )?);
+        }
+    }
+
+    let t0 = match &config.timeline.main {
+        Some(main) => {
+            let (first, _) = topic_range(bag.as_mut(), &bag_name, main, config.timeline.stamp)?;
+            first
+        }
+        None => sources.iter().map(|s| s.first).max().unwrap_or(0),
+    } + config.timeline.trim_start;
+    let end = sources.iter().map(|s| s.last).min().unwrap_or(0) - config.timeline.trim_end;
+    let grid = Grid {
+        t0,
+        end,
+        fps: config.fps,
+    };
+    if grid.is_empty() {
+        let ranges: Vec<String> = sources
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.3}..{:.3} s",
+                    s.topic,
+                    s.first as f64 / 1e9,
+                    s.last as f64 / 1e9
+                )
+            })
+            .collect();
+        return Err(Error::Conversion(format!(
+            "{bag_name}: no frame fits: the grid would start at {:.3} s and end at {:.3} s (after trims); the sources' time ranges are: {}",
+            t0 as f64 / 1e9,
+            end as f64 / 1e9,
+            ranges.join(", ")
+        )));
+    }
+    let margin = sources
+        .iter()
+        .map(|s| s.rule.tolerance + s.rule.reorder_window)
+        .max()
+        .unwrap_or(0);
+    let last_tick = grid.tick(grid.len() - 1);
+
+    let mut features = Vec::new();
+    for (fi, feature) in config.features.iter().enumerate() {
+        let names: Vec<String> = sources
+            .iter()
+            .filter(|s| s.feature == fi)
+            .flat_map(|s| s.names.iter().cloned())
+            .collect();
+        features.push(FeatureSpec {
+            key: feature.key.clone(),
+            kind: FeatureKind::Vector {
+                names: dedup_names(names),
+            },
+        });
+    }
+    Ok(EpisodePlan {
+        path: path.to_path_buf(),
+        bag,
+        sources,
+        grid,
+        read_start: t0 - margin - 1,
+        read_end: last_tick + margin + 1,
+        spec: DatasetSpec {
+            fps: config.fps,
+            robot_type: config.robot_type.clone(),
+            features,
+        },
+    })
+}
+
+/// Names in info.json must be unique for pandas; concatenated sources may repeat a name.
+fn dedup_names(names: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for n in names {
+        let mut candidate = n.clone();
+        let mut k = 1;
+        while out.contains(&candidate) {
+            candidate = format!("{n}_{k}");
+            k += 1;
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+fn unknown_topic(bag: &dyn BagSource, bag_name: &str, at: &str, topic: &str) -> Error {
+    let topics = bag.summary().topics().join(", ");
+    Error::Usage(format!(
+        "{bag_name}: {at}: topic `{topic}` is not in the bag; its topics are: {}",
+        if topics.is_empty() { "(none)" } else { &topics }
+    ))
+}
+
+fn plan_source(
+    bag: &mut dyn BagSource,
+    bag_name: &str,
+    feature: usize,
+    at: &str,
+    src: &crate::config::Source,
+    reorder: Time,
+) -> Result<SourcePlan> {
+    let conns = bag.summary().connections_on(&src.topic);
+    if conns.is_empty() {
+        return Err(unknown_topic(bag, bag_name, at, &src.topic));
+    }
+    let path = FieldPath::parse(&src.field)
+        .map_err(|e| Error::Usage(format!("{bag_name}: {at}: {e}")))?;
+    let n = bag.summary().connections.len();
+    let mut extractors: Vec<Option<Extractor>> = (0..n).map(|_| None).collect();
+    let mut stamps: Vec<Option<StampReader>> = (0..n).map(|_| None).collect();
+    for &c in &conns {
+        let conn = &bag.summary().connections[c];
+        let context = |e: &dyn std::fmt::Display| {
+            Error::Usage(format!(
+                "{bag_name}: {at}: topic {} ({}): {e}",
+                src.topic, conn.datatype
+            ))
+        };
+        let schema =
+            Schema::parse(&conn.datatype, &conn.message_definition).map_err(|e| context(&e))?;
+        extractors[c] =
+            Some(Extractor::new(&schema, &path, src.joints.as_deref()).map_err(|e| context(&e))?);
+        if src.stamp == Stamp::Header {
+            stamps[c] = Some(StampReader::new(&schema).map_err(|e| context(&e))?);
+        }
+    }
+    let (first_msg, last_msg) = first_and_last(bag, &conns)?.ok_or_else(|| {
+        Error::Conversion(format!(
+            "{bag_name}: {at}: topic {} has no messages",
+            src.topic
+        ))
+    })?;
+    let decode_err = |e: crate::msg::DecodeError| Error::Decode {
+        bag: bag_name.to_string(),
+        topic: src.topic.clone(),
+        field: src.field.clone(),
+        detail: e.to_string(),
+    };
+    let ex = extractors[first_msg.conn]
+        .as_ref()
+        .expect("first message is on one of the source's connections");
+    let mut values = Vec::new();
+    ex.extract(first_msg.data(), &mut values).map_err(decode_err)?;
+    let names = ex.names(first_msg.data()).map_err(decode_err)?;
+    if values.is_empty() {
+        return Err(Error::Usage(format!(
+            "{bag_name}: {at}: field `{}` of topic {} gives no values in its first message",
+            src.field, src.topic
+        )));
+    }
+    let stamp_of = |m: &RawMessage| -> Result<Time> {
+        match &stamps[m.conn] {
+            Some(r) => r.read(m.data()).map_err(decode_err),
+            None => Ok(m.time),
+        }
+    };
+    let (first, last) = (stamp_of(&first_msg)?, stamp_of(&last_msg)?);
+    Ok(SourcePlan {
+        feature,
+        topic: src.topic.clone(),
+        field: src.field.clone(),
+        len: values.len(),
+        names,
+        rule: SourceRule {
+            label: format!("{} <- {} {}", at.trim_start_matches("features."), src.topic, src.field),
+            matching: src.matching,
+            tolerance: src.tolerance,
+            on_missing: src.on_missing,
+            // Receive times come sorted; only header stamps can run backwards.
+            reorder_window: if src.stamp == Stamp::Header { reorder } else { 0 },
+        },
+        extractors,
+        stamps,
+        first,
+        last,
+    })
+}
+
+/// The first and last message over several connections, in stream order.
+fn first_and_last(
+    bag: &mut dyn BagSource,
+    conns: &[usize],
+) -> Result<Option<(RawMessage, RawMessage)>> {
+    let mut best: Option<(RawMessage, RawMessage)> = None;
+    for &c in conns {
+        if let Some((f, l)) = bag.first_and_last(c)? {
+            best = Some(match best {
+                None => (f, l),
+                Some((bf, bl)) => (
+                    if (f.time, f.order) < (bf.time, bf.order) { f } else { bf },
+                    if (l.time, l.order) > (bl.time, bl.order) { l } else { bl },
+                ),
+            });
+        }
+    }
+    Ok(best)
+}
+
+/// First and last time of a topic (for `timeline.main`).
+fn topic_range(
+    bag: &mut dyn BagSource,
+    bag_name: &str,
+    topic: &str,
+    stamp: Stamp,
+) -> Result<(Time, Time)> {
+    let conns = bag.summary().connections_on(topic);
+    if conns.is_empty() {
+        return Err(unknown_topic(bag, bag_name, "timeline.main", topic));
+    }
+    let (f, l) = first_and_last(bag, &conns)?.ok_or_else(|| {
+        Error::Conversion(format!("{bag_name}: timeline.main: topic {topic} has no messages"))
+    })?;
+    if stamp == Stamp::Receive {
+        return Ok((f.time, l.time));
+    }
+    let read = |m: &RawMessage| -> Result<Time> {
+        let conn = &bag.summary().connections[m.conn];
+        let schema = Schema::parse(&conn.datatype, &conn.message_definition)
+            .map_err(|e| Error::Usage(format!("{bag_name}: timeline.main: {topic}: {e}")))?;
+        let r = StampReader::new(&schema)
+            .map_err(|e| Error::Usage(format!("{bag_name}: timeline.main: {topic}: {e}")))?;
+        r.read(m.data()).map_err(|e| Error::Decode {
+            bag: bag_name.to_string(),
+            topic: topic.to_string(),
+            field: "header.stamp".into(),
+            detail: e.to_string(),
+        })
+    };
+    Ok((read(&f)?, read(&l)?))
+}
+
+/// Bags of one dataset must give the same features (shapes and names).
+fn check_same_features(first: &EpisodePlan, other: &EpisodePlan) -> Result<()> {
+    for (a, b) in first.spec.features.iter().zip(&other.spec.features) {
+        if a != b {
+            return Err(Error::Usage(format!(
+                "{}: feature `{}` is {:?} but in {} it is {:?}; the episodes of one dataset must have the same features",
+                other.path.display(),
+                b.key,
+                b.kind,
+                first.path.display(),
+                a.kind
+            )));
+        }
+    }
+    Ok(())
+}

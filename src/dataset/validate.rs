@@ -1,0 +1,2 @@
+//! STUB
+pub fn validate(_d: &std::path::Path) -> Result<Vec<String>, super::DatasetError> { todo!() }

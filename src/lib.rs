@@ -1,0 +1,26 @@
+//! bagstream: stream ROS bags into LeRobot datasets with memory bounded by one chunk.
+//!
+//! The flow, top to bottom: [`bag`] scans and reads the container one time window at a time,
+//! [`msg`] decodes the configured fields of each message, [`align`] puts them on the output
+//! frame grid, and [`dataset`] writes the frames. [`pipeline`] runs those stages on their own
+//! threads; [`convert`] is the library entry point that the CLI calls.
+
+pub mod align;
+pub mod bag;
+pub mod config;
+pub mod convert;
+pub mod dataset;
+pub mod error;
+pub mod inspect;
+pub mod msg;
+pub mod pipeline;
+pub mod progress;
+pub mod rss;
+
+pub use error::{Error, Result};
+
+/// A point in time: nanoseconds since the Unix epoch (ROS `time` is sec + nsec).
+pub type Time = i64;
+
+/// Nanoseconds per second.
+pub const NANOS: i64 = 1_000_000_000;

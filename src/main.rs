@@ -1,0 +1,160 @@
+//! The `bagstream` command line: a thin layer over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use bagstream::config::Config;
+use bagstream::convert::{convert, ConvertOptions};
+use bagstream::{inspect, Error};
+
+#[derive(Parser)]
+#[command(
+    name = "bagstream",
+    version,
+    about = "Convert ROS bags into LeRobot v3.0 datasets, streaming, with memory bounded by one chunk.",
+    after_help = "Examples:\n  bagstream inspect fixtures/teleop_lz4.bag\n  bagstream inspect fixtures/teleop_lz4.bag --config-template > teleop.yaml\n  bagstream convert --config teleop.yaml --out out/teleop fixtures/teleop_lz4.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append more.bag --task \"stack the cups\"\n  bagstream validate out/teleop\n\nExit status: 0 success, 1 conversion failure, 2 usage or configuration error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what a bag holds (like `rosbag info`): duration, size, compression, topics.
+    #[command(after_help = "Examples:\n  bagstream inspect run1.bag\n  bagstream inspect run1.bag --json | jq .topics\n  bagstream inspect run1.bag --config-template > run.yaml")]
+    Inspect {
+        bag: PathBuf,
+        /// Print the same as JSON.
+        #[arg(long, conflicts_with = "config_template")]
+        json: bool,
+        /// Print a starting config for this bag instead.
+        #[arg(long)]
+        config_template: bool,
+    },
+    /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
+    #[command(after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag")]
+    Convert {
+        /// The conversion config (YAML); see docs/configuration.md.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The dataset directory to write.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Length of the time window read at once, in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        chunk_secs: f64,
+        /// Task text of every episode (overrides the config's `task`).
+        #[arg(long)]
+        task: Option<String>,
+        /// Add episodes to an existing dataset with the same features.
+        #[arg(long)]
+        append: bool,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+        /// The bags, one episode each.
+        #[arg(required = true)]
+        bags: Vec<PathBuf>,
+    },
+    /// Check a dataset against every rule of the LeRobot v3.0 layout.
+    Validate { dataset: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bagstream: error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Inspect {
+            bag,
+            json,
+            config_template,
+        } => {
+            let text = if config_template {
+                inspect::config_template(&bag)?
+            } else if json {
+                inspect::json(&bag)?
+            } else {
+                inspect::text(&bag)?
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Convert {
+            config,
+            out,
+            chunk_secs,
+            task,
+            append,
+            quiet,
+            bags,
+        } => {
+            let config = Config::load(&config)?;
+            let summary = convert(&ConvertOptions {
+                config,
+                bags,
+                out: out.clone(),
+                chunk_secs,
+                task,
+                append,
+                progress: !quiet,
+            })?;
+            for e in &summary.episodes {
+                let r = &e.report;
+                println!(
+                    "{}: {} frames, {} dropped of {} ticks",
+                    e.bag.display(),
+                    r.frames,
+                    r.dropped,
+                    r.ticks
+                );
+                for (rule, s) in &r.sources {
+                    println!(
+                        "  {}: picks {}, holds {}, drops {}, |dt| p50 {} p95 {} max {}",
+                        rule.label,
+                        s.picks,
+                        s.holds,
+                        s.drops,
+                        ms(s.dt_percentile(50.0)),
+                        ms(s.dt_percentile(95.0)),
+                        ms(s.dt_percentile(100.0)),
+                    );
+                }
+            }
+            println!("{} -> {}", summary.line(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { dataset } => {
+            let problems = bagstream::dataset::validate::validate(&dataset)?;
+            if problems.is_empty() {
+                println!("{}: valid LeRobot v3.0 dataset", dataset.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    println!("{}: {p}", dataset.display());
+                }
+                eprintln!(
+                    "bagstream: {} problem(s) in {}",
+                    problems.len(),
+                    dataset.display()
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+fn ms(s: Option<f64>) -> String {
+    s.map_or_else(|| "-".into(), |s| format!("{:.1} ms", s * 1e3))
+}

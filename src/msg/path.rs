@@ -1,0 +1,4 @@
+//! STUB
+use super::MsgError;
+pub struct FieldPath;
+impl FieldPath { pub fn parse(_s: &str) -> Result<FieldPath, MsgError> { todo!() } }

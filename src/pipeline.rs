@@ -1,0 +1,200 @@
+//! The streaming pipeline of one episode, each stage on its own thread:
+//!
+//! ```text
+//! chunk reader --(windows of samples, bounded)--> aligner --(frames, bounded)--> writer
+//!      ^                                                                           |
+//!      +-------- (stop flag)                   aligner <--(frame buffers, recycled)-+
+//! ```
+//!
+//! The reader reads one `--chunk-secs` window at a time and decodes only the configured
+//! fields; the bounded channels make a slow writer hold the reader back, so memory stays at a
+//! few windows whatever the bag's length.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::bounded;
+
+use crate::align::{AlignError, Aligned, Aligner, SyncReport};
+use crate::bag::RawMessage;
+use crate::convert::EpisodePlan;
+use crate::dataset::{DatasetWriter, Frame};
+use crate::progress::Progress;
+use crate::{Error, Result, Time};
+
+/// Windows in flight between reader and aligner.
+const WINDOWS_IN_FLIGHT: usize = 2;
+/// Frames in flight between aligner and writer.
+const FRAMES_IN_FLIGHT: usize = 64;
+
+/// A decoded sample: the values one source takes from one message.
+struct Sample {
+    source: usize,
+    stamp: Time,
+    values: Vec<f32>,
+}
+
+enum Batch {
+    Samples { samples: Vec<Sample>, bytes: u64 },
+    /// The reader got through the whole read range.
+    End,
+}
+
+/// Stream one planned bag into the writer's current episode; returns the sync report.
+pub fn run_episode(
+    plan: EpisodePlan,
+    chunk: Time,
+    writer: &mut dyn DatasetWriter,
+    progress: &Progress,
+) -> Result<SyncReport> {
+    let EpisodePlan {
+        path,
+        mut bag,
+        sources,
+        grid,
+        read_start,
+        read_end,
+        spec,
+    } = plan;
+    let bag_name = &path.display().to_string();
+    let by_conn: Vec<Vec<usize>> = {
+        let n = bag.summary().connections.len();
+        (0..n)
+            .map(|c| {
+                (0..sources.len())
+                    .filter(|&s| sources[s].extractors[c].is_some())
+                    .collect()
+            })
+            .collect()
+    };
+    let wanted: Vec<bool> = by_conn.iter().map(|s| !s.is_empty()).collect();
+    let frame_len = spec.vector_len();
+    let rules = sources.iter().map(|s| s.rule.clone()).collect();
+    let stop_flag = AtomicBool::new(false);
+    let stop = &stop_flag;
+
+    let (batch_tx, batch_rx) = bounded::<Batch>(WINDOWS_IN_FLIGHT);
+    let (frame_tx, frame_rx) = bounded::<Frame>(FRAMES_IN_FLIGHT);
+    let (recycle_tx, recycle_rx) = bounded::<Vec<f32>>(FRAMES_IN_FLIGHT + 2);
+
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| -> Result<()> {
+            let mut raw: Vec<RawMessage> = Vec::new();
+            let mut start = read_start;
+            while start < read_end && !stop.load(Ordering::Relaxed) {
+                let end = start.saturating_add(chunk).min(read_end);
+                raw.clear();
+                bag.read_window(start, end, &wanted, &mut raw)?;
+                let bytes = raw.iter().map(|m| m.range.len() as u64).sum();
+                let mut samples = Vec::with_capacity(raw.len());
+                for m in &raw {
+                    for &s in &by_conn[m.conn] {
+                        let src = &sources[s];
+                        let decode_err = |e: crate::msg::DecodeError| Error::Decode {
+                            bag: bag_name.to_string(),
+                            topic: src.topic.clone(),
+                            field: src.field.clone(),
+                            detail: format!("message at {:.9} s: {e}", m.time as f64 / 1e9),
+                        };
+                        let ex = src.extractors[m.conn].as_ref().expect("wanted connection");
+                        let mut values = Vec::with_capacity(src.len);
+                        ex.extract(m.data(), &mut values).map_err(decode_err)?;
+                        if values.len() != src.len {
+                            return Err(Error::Decode {
+                                bag: bag_name.to_string(),
+                                topic: src.topic.clone(),
+                                field: src.field.clone(),
+                                detail: format!(
+                                    "message at {:.9} s has {} values but the first message had {}",
+                                    m.time as f64 / 1e9,
+                                    values.len(),
+                                    src.len
+                                ),
+                            });
+                        }
+                        let stamp = match &src.stamps[m.conn] {
+                            Some(r) => r.read(m.data()).map_err(decode_err)?,
+                            None => m.time,
+                        };
+                        samples.push(Sample {
+                            source: s,
+                            stamp,
+                            values,
+                        });
+                    }
+                }
+                // A closed channel means a later stage stopped; its error is the one reported.
+                if batch_tx.send(Batch::Samples { samples, bytes }).is_err() {
+                    return Ok(());
+                }
+                start = end;
+            }
+            let _ = batch_tx.send(Batch::End);
+            Ok(())
+        });
+
+        let aligner = scope.spawn(move || -> Result<Option<SyncReport>> {
+            let mut aligner: Aligner<Vec<f32>> = Aligner::new(grid, rules);
+            let mut closed = false;
+            let mut emit = |f: Aligned<'_, Vec<f32>>| {
+                if closed {
+                    return;
+                }
+                let mut values = recycle_rx.try_recv().unwrap_or_default();
+                values.clear();
+                values.reserve(frame_len);
+                for v in f.values {
+                    values.extend_from_slice(v);
+                }
+                closed = frame_tx.send(Frame { values }).is_err();
+            };
+            for batch in batch_rx.iter() {
+                match batch {
+                    Batch::Samples { samples, bytes } => {
+                        for s in samples {
+                            aligner
+                                .push(s.source, s.stamp, s.values, &mut emit)
+                                .map_err(|e| align_error(bag_name, e))?;
+                        }
+                        progress.bytes(bytes);
+                        if aligner.is_done() {
+                            // Every tick is decided: the rest of the range cannot matter.
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Batch::End => {
+                        let report = aligner
+                            .finish(&mut emit)
+                            .map_err(|e| align_error(bag_name, e))?;
+                        return Ok(Some(report));
+                    }
+                }
+            }
+            if aligner.is_done() {
+                return Ok(Some(aligner.finish(&mut emit).map_err(|e| align_error(bag_name, e))?));
+            }
+            Ok(None)
+        });
+
+        let mut write_result: Result<()> = Ok(());
+        for frame in frame_rx.iter() {
+            if let Err(e) = writer.write_frame(&frame) {
+                write_result = Err(e.into());
+                break;
+            }
+            progress.frame();
+            let _ = recycle_tx.try_send(frame.values);
+        }
+        // Unblock the aligner and reader if the writer stopped early.
+        drop(frame_rx);
+        let aligned = aligner.join().expect("aligner thread panicked");
+        let read = reader.join().expect("reader thread panicked");
+        read?;
+        let report = aligned?;
+        write_result?;
+        report.ok_or_else(|| Error::Conversion(format!("{bag_name}: the reader stopped early")))
+    })
+}
+
+fn align_error(bag: &str, e: AlignError) -> Error {
+    Error::Conversion(format!("{bag}: {e}"))
+}
