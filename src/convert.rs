@@ -362,9 +362,17 @@ fn plan_source(
     let ex = extractors[first_msg.conn]
         .as_ref()
         .expect("first message is on one of the source's connections");
+    // The first message settles the feature's shape; a path it cannot serve (a slice past
+    // the array, a joint that is not there) is a config error, found before any work.
+    let shape_err = |e: crate::msg::DecodeError| {
+        Error::Usage(format!(
+            "{bag_name}: {at}: field `{}` of topic {} in its first message: {e}",
+            src.field, src.topic
+        ))
+    };
     let mut values = Vec::new();
-    ex.extract(first_msg.data(), &mut values).map_err(decode_err)?;
-    let names = ex.names(first_msg.data()).map_err(decode_err)?;
+    ex.extract(first_msg.data(), &mut values).map_err(shape_err)?;
+    let names = ex.names(first_msg.data()).map_err(shape_err)?;
     if values.is_empty() {
         return Err(Error::Usage(format!(
             "{bag_name}: {at}: field `{}` of topic {} gives no values in its first message",

@@ -7,6 +7,11 @@
 pub mod decode;
 pub mod def;
 pub mod path;
+#[cfg(test)]
+mod testdefs;
+#[cfg(test)]
+mod tests;
+mod wire;
 
 pub use decode::{Extractor, StampReader};
 pub use def::Schema;
@@ -24,7 +29,9 @@ pub enum MsgError {
 /// Errors met while decoding one message's bytes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("message ends at byte {len} but field `{field}` needs {need} bytes at offset {offset}")]
+    #[error(
+        "message ends at byte {len} but field `{field}` needs {need} bytes at offset {offset}"
+    )]
     Truncated {
         field: String,
         offset: usize,

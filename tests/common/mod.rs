@@ -1,0 +1,148 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use bagstream::config::Config;
+use bagstream::convert::{convert, ConvertOptions, ConvertSummary};
+
+/// `../shared/bags`, or None (with a message) when it is absent.
+pub fn shared_bags() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bags");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+pub fn convert_with(config: &str, bags: &[PathBuf], out: &Path, chunk_secs: f64) -> bagstream::Result<ConvertSummary> {
+    convert(&ConvertOptions {
+        config: Config::parse(config).expect("test config parses"),
+        bags: bags.to_vec(),
+        out: out.to_path_buf(),
+        chunk_secs,
+        task: None,
+        append: false,
+        progress: false,
+    })
+}
+
+/// Every file of a dataset by relative path, with `meta/sync_report.json` stripped of the bag
+/// paths (the only place where the input's name appears).
+pub fn dataset_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if rel == "meta/sync_report.json" {
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                for ep in v["episodes"].as_array_mut().unwrap() {
+                    ep.as_object_mut().unwrap().remove("bag");
+                }
+                bytes = serde_json::to_vec_pretty(&v).unwrap();
+            }
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
+pub fn assert_same_dataset(a: &Path, b: &Path) {
+    let (fa, fb) = (dataset_files(a), dataset_files(b));
+    assert_eq!(
+        fa.keys().collect::<Vec<_>>(),
+        fb.keys().collect::<Vec<_>>(),
+        "{} and {} hold different files",
+        a.display(),
+        b.display()
+    );
+    for (k, v) in &fa {
+        assert!(v == &fb[k], "{k} differs between {} and {}", a.display(), b.display());
+    }
+}
+
+/// All record batches of one parquet file.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// A vector (fixed_size_list<float>) or scalar float column as rows of values.
+pub fn f32_rows(batches: &[RecordBatch], column: &str) -> Vec<Vec<f32>> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let col = b.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
+        if let Some(list) = col.as_any().downcast_ref::<FixedSizeListArray>() {
+            for i in 0..list.len() {
+                let v = list.value(i);
+                let v = v.as_any().downcast_ref::<Float32Array>().unwrap();
+                rows.push(v.values().to_vec());
+            }
+        } else {
+            let v = col.as_any().downcast_ref::<Float32Array>().unwrap();
+            rows.extend(v.values().iter().map(|x| vec![*x]));
+        }
+    }
+    rows
+}
+
+pub fn i64_column(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name(column)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+pub fn data_file(ds: &Path) -> PathBuf {
+    ds.join("data/chunk-000/file-000.parquet")
+}
+
+/// A config for ../shared/bags/rosbagjs/example*.bag (turtlesim).
+pub const ROSBAGJS_CONFIG: &str = r#"
+fps: 15
+task: turtles
+features:
+  observation.turtle1:
+    sources:
+      - {topic: /turtle1/pose, field: x}
+      - {topic: /turtle1/pose, field: y}
+      - {topic: /turtle1/pose, field: theta}
+  observation.turtle2: {topic: /turtle2/pose, field: linear_velocity}
+  observation.color:
+    topic: /turtle1/color_sensor
+    field: r
+    match: asof
+    tolerance: 0.1
+    on_missing: hold
+"#;

@@ -1,0 +1,162 @@
+//! Real bags written by other tools (../shared/bags): the same episode in different containers
+//! gives the same dataset, and every ROS1 bag converts or fails with a clear message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn convert_all_same(bags: &[PathBuf], config: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outs = Vec::new();
+    for (i, bag) in bags.iter().enumerate() {
+        let out = dir.path().join(format!("ds{i}"));
+        let s = convert_with(config, &[bag.clone()], &out, 1.0)
+            .unwrap_or_else(|e| panic!("{}: {e}", bag.display()));
+        assert!(s.frames() > 5, "{}: only {} frames", bag.display(), s.frames());
+        outs.push(out);
+    }
+    for o in &outs[1..] {
+        assert_same_dataset(&outs[0], o);
+    }
+}
+
+#[test]
+fn rosbagjs_examples_give_identical_datasets_whatever_the_compression() {
+    let Some(bags) = shared_bags() else { return };
+    let list: Vec<PathBuf> = ["example.bag", "example-bz2.bag", "example-lz4.bag"]
+        .iter()
+        .map(|b| bags.join("rosbagjs").join(b))
+        .collect();
+    convert_all_same(&list, ROSBAGJS_CONFIG);
+}
+
+#[test]
+fn synthetic_ros1_bags_give_identical_datasets_whatever_the_writer_and_compression() {
+    let Some(bags) = shared_bags() else { return };
+    let list: Vec<PathBuf> = [
+        "synthetic/ros1_none.bag",
+        "synthetic/ros1_bz2.bag",
+        "synthetic/ros1_lz4.bag",
+        "synthetic_official/official_none.bag",
+        "synthetic_official/official_bz2.bag",
+        "synthetic_official/official_lz4_multiframe.bag",
+    ]
+    .iter()
+    .map(|b| bags.join(b))
+    .collect();
+    let cfg = std::fs::read_to_string(fixture("shared-synthetic.yaml")).unwrap();
+    convert_all_same(&list, &cfg);
+}
+
+#[test]
+fn pr2_joint_states_with_old_roslib_header() {
+    let Some(bags) = shared_bags() else { return };
+    let bag = bags.join("robot_state_publisher/joint_states_indexed.bag");
+    let cfg = std::fs::read_to_string(fixture("shared-joint-states.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let s = convert_with(&cfg, &[bag], &out, 1.0).unwrap();
+    // 1598 messages at 100 Hz over ~16 s of simulated time, sampled at 30 fps.
+    assert!(s.frames() > 400, "{}", s.frames());
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("meta/info.json")).unwrap()).unwrap();
+    let state = &info["features"]["observation.state"];
+    assert_eq!(state["shape"][0], 42);
+    assert_eq!(state["names"].as_array().unwrap().len(), 42);
+    assert_eq!(
+        info["features"]["observation.arm"]["names"],
+        serde_json::json!(["r_shoulder_pan_joint", "r_shoulder_lift_joint", "r_elbow_flex_joint"])
+    );
+    // The picked joints equal the same joints' columns of the full state.
+    let b = read_parquet(&data_file(&out));
+    let names: Vec<String> = state["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+    let cols: Vec<usize> = ["r_shoulder_pan_joint", "r_shoulder_lift_joint", "r_elbow_flex_joint"]
+        .iter()
+        .map(|j| names.iter().position(|n| n == j).unwrap())
+        .collect();
+    for (full, arm) in f32_rows(&b, "observation.state").iter().zip(f32_rows(&b, "observation.arm")) {
+        let picked: Vec<f32> = cols.iter().map(|&c| full[c]).collect();
+        assert_eq!(picked, arm);
+    }
+}
+
+/// Every `*.bag` under `dir`.
+fn ros1_bags(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "bag") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A config naming up to three numeric topics of the bag (the first numeric field of each).
+fn numeric_config(bag: &Path) -> Option<String> {
+    let src = bagstream::bag::open(bag).ok()?;
+    let s = src.summary();
+    let mut features = String::new();
+    let mut n = 0;
+    for topic in s.topics() {
+        let c = &s.connections[s.connections_on(topic)[0]];
+        let Ok(schema) = bagstream::msg::Schema::parse(&c.datatype, &c.message_definition) else {
+            continue;
+        };
+        let Some(field) = schema.numeric_fields().into_iter().next() else { continue };
+        features.push_str(&format!("  f{n}: {{topic: {}, field: \"{field}\", on_missing: hold, tolerance: 1.0}}\n", serde_json::to_string(topic).unwrap()));
+        n += 1;
+        if n == 3 {
+            break;
+        }
+    }
+    (n > 0).then(|| format!("fps: 10\ntask: any\nfeatures:\n{features}"))
+}
+
+#[test]
+fn every_ros1_bag_converts_or_fails_cleanly() {
+    let Some(bags) = shared_bags() else { return };
+    let bin = env!("CARGO_BIN_EXE_bagstream");
+    let dir = tempfile::tempdir().unwrap();
+    let mut converted = 0;
+    for (i, bag) in ros1_bags(&bags).iter().enumerate() {
+        let inspect = Command::new(bin).arg("inspect").arg(bag).output().unwrap();
+        let code = inspect.status.code();
+        assert!(matches!(code, Some(0..=2)), "{}: inspect exited {code:?}: {}", bag.display(), String::from_utf8_lossy(&inspect.stderr));
+        let cfg = numeric_config(bag).unwrap_or_else(|| "fps: 10\ntask: any\nfeatures:\n  x: {topic: /none, field: data}\n".into());
+        let cfg_path = dir.path().join(format!("c{i}.yaml"));
+        std::fs::write(&cfg_path, &cfg).unwrap();
+        let out = dir.path().join(format!("ds{i}"));
+        let run = Command::new(bin)
+            .args(["convert", "-q", "--config"])
+            .arg(&cfg_path)
+            .arg("--out")
+            .arg(&out)
+            .arg(bag)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        match run.status.code() {
+            Some(0) => {
+                converted += 1;
+                assert!(out.join("meta/info.json").is_file());
+            }
+            Some(1 | 2) => {
+                let err_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("bagstream: error:")).collect();
+                assert_eq!(err_lines.len(), 1, "{}: {stderr}", bag.display());
+                assert!(!out.exists(), "{}: failed run left {}", bag.display(), out.display());
+            }
+            other => panic!("{}: convert exited {other:?}: {stderr}\nconfig:\n{cfg}", bag.display()),
+        }
+    }
+    assert!(converted >= 10, "only {converted} bags converted");
+}
