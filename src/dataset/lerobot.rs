@@ -1,10 +1,737 @@
-//! STUB
-use super::*;
-pub struct LeRobotWriter;
-impl LeRobotWriter { pub fn create(_s: &DatasetSpec, _o: &WriterOptions) -> Result<Self, DatasetError> { todo!() } }
+//! [`LeRobotWriter`]: writes a LeRobot v3.0 dataset (see `shared/docs/lerobot-v3.md`).
+//!
+//! Everything is written into a temporary directory beside the output and renamed into place
+//! by `finish`, so a failed or killed run never leaves something that looks like a dataset.
+//! With `append`, the existing files are hard-linked into the temporary directory (never
+//! modified), the new episodes go to a new data file, and the metadata is rewritten.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use serde_json::Value;
+
+use super::frames::{DataFile, FrameBuffer, FrameIndices, BATCH_ROWS};
+use super::meta::{
+    self, data_schema, episodes_batch, episodes_schema, read_parquet, read_tasks, write_json,
+    write_tasks, writer_props, EpisodeRow, Info, OrderedMap, EPISODES_DIR, EPISODES_PATH,
+    INFO_PATH, STATS_PATH, SYNC_REPORT_PATH, TASKS_PATH,
+};
+use super::stats::{aggregate, BatchedStats, FeatureStats};
+use super::{
+    DatasetError, DatasetSpec, DatasetWriter, EpisodeSummary, FeatureKind, Frame, WriterOptions,
+};
+
+fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
+    DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn perr(path: &Path, e: impl std::fmt::Display) -> DatasetError {
+    DatasetError::Parquet {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+/// The episode being written.
+struct Episode {
+    index: u64,
+    task: String,
+    task_index: u64,
+    frames: u64,
+    from_index: u64,
+    /// One per stats feature (info.json order).
+    stats: Vec<BatchedStats>,
+    data_chunk: u64,
+    data_file: u64,
+}
+
+/// What an existing dataset brings to an append.
+struct Existing {
+    info: Info,
+    tasks: Vec<String>,
+    stats: Vec<FeatureStats>,
+    sync_reports: Vec<Value>,
+    next_data_file: (u64, u64),
+}
+
+pub struct LeRobotWriter {
+    out: PathBuf,
+    tmp: PathBuf,
+    append: bool,
+    info: Info,
+    schema: SchemaRef,
+    vector_lens: Vec<usize>,
+    /// Feature keys with stats and their lengths, info.json order.
+    stat_features: Vec<(String, usize)>,
+    buffer: FrameBuffer,
+    data: Option<DataFile>,
+    next_data_file: (u64, u64),
+    data_file_limit: u64,
+    episode: Option<Episode>,
+    tasks: Vec<String>,
+    task_ids: HashMap<String, u64>,
+    stats: Option<Vec<FeatureStats>>,
+    episodes_schema: SchemaRef,
+    episodes: Option<ArrowWriter<BufWriter<File>>>,
+    sync: BufWriter<File>,
+    sync_entries: u64,
+    new_episodes: u64,
+    finished: bool,
+}
+
+impl LeRobotWriter {
+    pub fn create(spec: &DatasetSpec, opts: &WriterOptions) -> Result<LeRobotWriter, DatasetError> {
+        if spec.fps == 0 {
+            return Err(DatasetError::Invalid("fps must be positive".into()));
+        }
+        let mut info = Info::new(spec)?;
+        let out = opts.out.clone();
+        let existing = if dir_is_empty(&out)? {
+            None
+        } else if !opts.append {
+            return Err(DatasetError::Refused {
+                path: out,
+                detail: "exists and is not empty; use --append to add episodes".into(),
+            });
+        } else {
+            Some(read_existing(&out, &info)?)
+        };
+
+        let name = out
+            .file_name()
+            .ok_or_else(|| {
+                DatasetError::Invalid(format!("{}: not a directory name", out.display()))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
+        let tmp = parent.join(format!(".{name}.bagstream-tmp-{}", std::process::id()));
+        if tmp.exists() {
+            // Left by an earlier run of a process with our pid: never a dataset.
+            std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        }
+        std::fs::create_dir_all(tmp.join(EPISODES_DIR).join("chunk-000"))
+            .map_err(|e| io_err(&tmp, e))?;
+
+        let schema = data_schema(&info.features)?;
+        let vector_lens: Vec<usize> = spec
+            .features
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FeatureKind::Vector { names } => Some(names.len()),
+                _ => None,
+            })
+            .collect();
+        let stat_features: Vec<(String, usize)> = info
+            .features
+            .0
+            .iter()
+            .filter(|(_, f)| f.dtype != "string")
+            .map(|(k, f)| (k.clone(), f.shape.iter().product::<u64>() as usize))
+            .collect();
+        let episodes_schema = episodes_schema(
+            &stat_features
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>(),
+        );
+
+        let sync_path = tmp.join(SYNC_REPORT_PATH);
+        let sync_file = File::create(&sync_path).map_err(|e| io_err(&sync_path, e))?;
+        let mut w = LeRobotWriter {
+            out: out.clone(),
+            tmp: tmp.clone(),
+            append: existing.is_some(),
+            schema: schema.clone(),
+            buffer: FrameBuffer::new(schema, &vector_lens),
+            vector_lens,
+            stat_features,
+            data: None,
+            next_data_file: (0, 0),
+            data_file_limit: meta::DATA_FILES_SIZE_IN_MB << 20,
+            episode: None,
+            tasks: Vec::new(),
+            task_ids: HashMap::new(),
+            stats: None,
+            episodes_schema,
+            episodes: None,
+            sync: BufWriter::new(sync_file),
+            sync_entries: 0,
+            new_episodes: 0,
+            finished: false,
+            info: info.clone(),
+        };
+        w.sync
+            .write_all(b"{\n    \"episodes\": [")
+            .map_err(|e| io_err(&sync_path, e))?;
+        // From here on, an error drops `w`, which removes the temporary directory.
+        let ep_path = tmp.join(EPISODES_PATH);
+        let ep_file = File::create(&ep_path).map_err(|e| io_err(&ep_path, e))?;
+        w.episodes = Some(
+            ArrowWriter::try_new(
+                BufWriter::new(ep_file),
+                w.episodes_schema.clone(),
+                Some(writer_props()),
+            )
+            .map_err(|e| perr(&ep_path, e))?,
+        );
+        if let Some(old) = existing {
+            link_tree(&out, &tmp, Path::new(""))?;
+            w.copy_old_episodes(&out, old.info.total_episodes, old.info.total_frames)?;
+            for r in &old.sync_reports {
+                w.push_sync(r)?;
+            }
+            info.total_episodes = old.info.total_episodes;
+            info.total_frames = old.info.total_frames;
+            info.robot_type = info.robot_type.or(old.info.robot_type);
+            info.extra = old.info.extra;
+            w.info = info;
+            w.task_ids = old
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), i as u64))
+                .collect();
+            w.tasks = old.tasks;
+            w.stats = Some(old.stats);
+            w.next_data_file = old.next_data_file;
+        }
+        Ok(w)
+    }
+
+    /// Starts a new data file once the current one passes this many bytes (default
+    /// `data_files_size_in_mb`, 100 MB); lets tests see file rollover with small data.
+    pub fn set_data_file_limit(&mut self, bytes: u64) {
+        self.data_file_limit = bytes;
+    }
+
+    /// The old episodes rows go first into the new episodes parquet.
+    fn copy_old_episodes(
+        &mut self,
+        out: &Path,
+        episodes: u64,
+        frames: u64,
+    ) -> Result<(), DatasetError> {
+        let mut files = Vec::new();
+        collect_parquet(&out.join(EPISODES_DIR), &mut files)?;
+        files.sort();
+        let mut next_episode = 0i64;
+        let mut next_from = 0i64;
+        for path in &files {
+            let (_, batches, _) = read_parquet(path)?;
+            for b in &batches {
+                for [ep, from, to, len] in meta::episode_positions(b, path)? {
+                    if ep != next_episode || from != next_from || to.checked_sub(from) != Some(len)
+                    {
+                        return Err(DatasetError::Refused {
+                            path: path.clone(),
+                            detail: format!(
+                                "episode rows are not contiguous at episode {ep} \
+                                 (expected episode {next_episode} from index {next_from})"
+                            ),
+                        });
+                    }
+                    next_episode += 1;
+                    next_from = to;
+                }
+                let conformed = meta::conform_episodes(b, &self.episodes_schema, path)?;
+                self.episodes_writer()?
+                    .write(&conformed)
+                    .map_err(|e| perr(path, e))?;
+            }
+        }
+        if next_episode as u64 != episodes || next_from as u64 != frames {
+            return Err(DatasetError::Refused {
+                path: out.join(EPISODES_DIR),
+                detail: format!(
+                    "episodes parquet holds {next_episode} episodes / {next_from} frames, \
+                     info.json says {episodes} / {frames}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn episodes_writer(&mut self) -> Result<&mut ArrowWriter<BufWriter<File>>, DatasetError> {
+        self.episodes
+            .as_mut()
+            .ok_or_else(|| DatasetError::Invalid("episodes parquet already closed".into()))
+    }
+
+    fn push_sync(&mut self, entry: &Value) -> Result<(), DatasetError> {
+        let path = self.tmp.join(SYNC_REPORT_PATH);
+        let text =
+            serde_json::to_string(entry).map_err(|e| DatasetError::Invalid(e.to_string()))?;
+        let sep = if self.sync_entries == 0 {
+            "\n        "
+        } else {
+            ",\n        "
+        };
+        self.sync
+            .write_all(sep.as_bytes())
+            .and_then(|_| self.sync.write_all(text.as_bytes()))
+            .map_err(|e| io_err(&path, e))?;
+        self.sync_entries += 1;
+        Ok(())
+    }
+
+    fn write_buffered(&mut self) -> Result<(), DatasetError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batch = self.buffer.take_batch()?;
+        match self.data.as_mut() {
+            Some(d) => d.write(&batch),
+            None => Err(DatasetError::Invalid("no data file open".into())),
+        }
+    }
+
+    fn total_frames(&self) -> u64 {
+        self.info.total_frames
+    }
+}
+
 impl DatasetWriter for LeRobotWriter {
-    fn begin_episode(&mut self, _t: &str) -> Result<(), DatasetError> { todo!() }
-    fn write_frame(&mut self, _f: &Frame) -> Result<(), DatasetError> { todo!() }
-    fn end_episode(&mut self, _s: serde_json::Value) -> Result<EpisodeSummary, DatasetError> { todo!() }
-    fn finish(self: Box<Self>) -> Result<(), DatasetError> { todo!() }
+    fn begin_episode(&mut self, task: &str) -> Result<(), DatasetError> {
+        if let Some(ep) = &self.episode {
+            return Err(DatasetError::Invalid(format!(
+                "begin_episode: episode {} was not ended",
+                ep.index
+            )));
+        }
+        // A new data file only at an episode boundary, once the current one is full.
+        if let Some(d) = &self.data {
+            if d.size() >= self.data_file_limit {
+                let (chunk, file) = (d.chunk, d.file);
+                if let Some(d) = self.data.take() {
+                    d.close()?;
+                }
+                self.next_data_file = meta::next_file(chunk, file);
+            }
+        }
+        if self.data.is_none() {
+            let (chunk, file) = self.next_data_file;
+            self.data = Some(DataFile::create(
+                &self.tmp,
+                chunk,
+                file,
+                self.schema.clone(),
+            )?);
+        }
+        let task_index = match self.task_ids.get(task) {
+            Some(&i) => i,
+            None => {
+                let i = self.tasks.len() as u64;
+                self.tasks.push(task.to_string());
+                self.task_ids.insert(task.to_string(), i);
+                i
+            }
+        };
+        let (data_chunk, data_file) = self
+            .data
+            .as_ref()
+            .map(|d| (d.chunk, d.file))
+            .unwrap_or_default();
+        self.episode = Some(Episode {
+            index: self.info.total_episodes,
+            task: task.to_string(),
+            task_index,
+            frames: 0,
+            from_index: self.total_frames(),
+            stats: self
+                .stat_features
+                .iter()
+                .map(|(_, n)| BatchedStats::new(*n))
+                .collect(),
+            data_chunk,
+            data_file,
+        });
+        Ok(())
+    }
+
+    fn write_frame(&mut self, frame: &Frame) -> Result<(), DatasetError> {
+        let fps = self.info.fps;
+        let want: usize = self.vector_lens.iter().sum();
+        let ep = self
+            .episode
+            .as_mut()
+            .ok_or_else(|| DatasetError::Invalid("write_frame outside an episode".into()))?;
+        if frame.values.len() != want {
+            return Err(DatasetError::Invalid(format!(
+                "episode {}, frame {}: {} values, the features need {want}",
+                ep.index,
+                ep.frames,
+                frame.values.len()
+            )));
+        }
+        let at = FrameIndices {
+            frame_index: ep.frames,
+            episode_index: ep.index,
+            index: ep.from_index + ep.frames,
+            task_index: ep.task_index,
+        };
+        // Stats features are the vectors (in order) then the five defaults.
+        let mut rest = frame.values.as_slice();
+        let n_vec = self.vector_lens.len();
+        for (s, n) in ep.stats.iter_mut().zip(&self.vector_lens) {
+            let (mine, tail) = rest.split_at(*n);
+            s.push(mine.iter().map(|v| f64::from(*v)));
+            rest = tail;
+        }
+        let defaults = [
+            // lerobot's timestamp stats are over the float64 division, not the stored f32.
+            at.frame_index as f64 / f64::from(fps),
+            at.frame_index as f64,
+            at.episode_index as f64,
+            at.index as f64,
+            at.task_index as f64,
+        ];
+        for (s, v) in ep.stats[n_vec..].iter_mut().zip(defaults) {
+            s.push([v]);
+        }
+        ep.frames += 1;
+        self.buffer.push(&frame.values, fps, at);
+        if self.buffer.len() >= BATCH_ROWS {
+            self.write_buffered()?;
+        }
+        Ok(())
+    }
+
+    fn end_episode(&mut self, sync_report: Value) -> Result<EpisodeSummary, DatasetError> {
+        let ep = self
+            .episode
+            .take()
+            .ok_or_else(|| DatasetError::Invalid("end_episode outside an episode".into()))?;
+        if ep.frames == 0 {
+            return Err(DatasetError::Invalid(format!(
+                "episode {} has no frames (lerobot refuses empty episodes)",
+                ep.index
+            )));
+        }
+        self.write_buffered()?;
+        if let Some(d) = self.data.as_mut() {
+            d.end_row_group()?;
+        }
+        let stats: Vec<FeatureStats> = ep
+            .stats
+            .into_iter()
+            .map(|s| s.finish())
+            .collect::<Option<_>>()
+            .ok_or_else(|| DatasetError::Invalid(format!("episode {}: no stats", ep.index)))?;
+        let row = EpisodeRow {
+            episode_index: ep.index,
+            tasks: vec![ep.task],
+            length: ep.frames,
+            data_chunk: ep.data_chunk,
+            data_file: ep.data_file,
+            from_index: ep.from_index,
+            to_index: ep.from_index + ep.frames,
+            stats,
+        };
+        let batch = episodes_batch(&self.episodes_schema, std::slice::from_ref(&row))?;
+        let ep_path = self.tmp.join(EPISODES_PATH);
+        self.episodes_writer()?
+            .write(&batch)
+            .map_err(|e| perr(&ep_path, e))?;
+        self.stats = Some(match self.stats.take() {
+            None => row.stats,
+            Some(agg) => agg
+                .iter()
+                .zip(&row.stats)
+                .map(|(a, b)| aggregate(a, b))
+                .collect(),
+        });
+        let mut report = match sync_report {
+            Value::Object(m) => m,
+            Value::Null => serde_json::Map::new(),
+            other => {
+                let mut m = serde_json::Map::new();
+                m.insert("report".into(), other);
+                m
+            }
+        };
+        report.insert("episode_index".into(), Value::from(ep.index));
+        self.push_sync(&Value::Object(report))?;
+
+        self.info.total_episodes += 1;
+        self.info.total_frames += ep.frames;
+        self.new_episodes += 1;
+        Ok(EpisodeSummary {
+            episode_index: ep.index,
+            frames: ep.frames,
+        })
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), DatasetError> {
+        if let Some(ep) = &self.episode {
+            return Err(DatasetError::Invalid(format!(
+                "finish: episode {} was not ended",
+                ep.index
+            )));
+        }
+        if self.new_episodes == 0 {
+            return Err(DatasetError::Invalid("no episodes were written".into()));
+        }
+        if let Some(d) = self.data.take() {
+            d.close()?;
+        }
+        let ep_path = self.tmp.join(EPISODES_PATH);
+        if let Some(w) = self.episodes.take() {
+            w.close().map_err(|e| perr(&ep_path, e))?;
+        }
+        let sync_path = self.tmp.join(SYNC_REPORT_PATH);
+        self.sync
+            .write_all(b"\n    ]\n}\n")
+            .and_then(|_| self.sync.flush())
+            .map_err(|e| io_err(&sync_path, e))?;
+
+        write_tasks(&self.tmp.join(TASKS_PATH), &self.tasks)?;
+        let stats = self.stats.take().unwrap_or_default();
+        let stats_json = OrderedMap(
+            self.stat_features
+                .iter()
+                .zip(&stats)
+                .map(|((k, _), s)| (k.clone(), s.to_json()))
+                .collect(),
+        );
+        write_json(&self.tmp.join(STATS_PATH), &stats_json)?;
+        self.info.total_tasks = self.tasks.len() as u64;
+        self.info.splits = [(
+            "train".to_string(),
+            format!("0:{}", self.info.total_episodes),
+        )]
+        .into_iter()
+        .collect();
+        write_json(&self.tmp.join(INFO_PATH), &self.info)?;
+
+        if self.append {
+            let aside = self.tmp.with_file_name(format!(
+                ".{}.bagstream-old-{}",
+                self.out.file_name().unwrap_or_default().to_string_lossy(),
+                std::process::id()
+            ));
+            std::fs::rename(&self.out, &aside).map_err(|e| io_err(&self.out, e))?;
+            if let Err(e) = std::fs::rename(&self.tmp, &self.out) {
+                // Put the old dataset back; the new one is dropped with the temp dir.
+                let _ = std::fs::rename(&aside, &self.out);
+                return Err(io_err(&self.out, e));
+            }
+            self.finished = true;
+            std::fs::remove_dir_all(&aside).map_err(|e| io_err(&aside, e))?;
+        } else {
+            if self.out.exists() {
+                // Checked empty at create; remove_dir refuses if something appeared since.
+                std::fs::remove_dir(&self.out).map_err(|e| io_err(&self.out, e))?;
+            }
+            std::fs::rename(&self.tmp, &self.out).map_err(|e| io_err(&self.out, e))?;
+            self.finished = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LeRobotWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// True when `dir` does not exist or is an empty directory.
+fn dir_is_empty(dir: &Path) -> Result<bool, DatasetError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut it) => Ok(it.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(DatasetError::Refused {
+            path: dir.to_path_buf(),
+            detail: "exists and is not a directory".into(),
+        }),
+        Err(e) => Err(io_err(dir, e)),
+    }
+}
+
+/// Checks that `out` is a dataset this run can append to and reads what the append needs.
+fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
+    let refused = |detail: String| DatasetError::Refused {
+        path: out.to_path_buf(),
+        detail,
+    };
+    if !out.join(INFO_PATH).is_file() {
+        return Err(refused(
+            "is not a LeRobot dataset (no meta/info.json)".into(),
+        ));
+    }
+    let info = Info::read(out)?;
+    if !info.codebase_version.starts_with("v3.") {
+        return Err(refused(format!(
+            "codebase_version {} is not v3.x",
+            info.codebase_version
+        )));
+    }
+    if info.fps != new.fps {
+        return Err(refused(format!(
+            "fps differs: the dataset has {}, this run writes {}",
+            info.fps, new.fps
+        )));
+    }
+    if let Some(detail) = features_differ(&info.features, &new.features) {
+        return Err(refused(detail));
+    }
+    let tasks = read_tasks(&out.join(TASKS_PATH))?;
+    if tasks.len() as u64 != info.total_tasks {
+        return Err(refused(format!(
+            "tasks.parquet holds {} tasks, info.json says {}",
+            tasks.len(),
+            info.total_tasks
+        )));
+    }
+    let stats_path = out.join(STATS_PATH);
+    let text = std::fs::read_to_string(&stats_path).map_err(|e| io_err(&stats_path, e))?;
+    let stats_json: OrderedMap<Value> =
+        serde_json::from_str(&text).map_err(|e| refused(format!("meta/stats.json: {e}")))?;
+    let mut stats = Vec::new();
+    for (key, f) in &new.features.0 {
+        let dims = f.shape.iter().product::<u64>() as usize;
+        let v = stats_json
+            .get(key)
+            .ok_or_else(|| refused(format!("meta/stats.json has no stats for `{key}`")))?;
+        stats.push(
+            FeatureStats::from_json(v, dims)
+                .map_err(|e| refused(format!("meta/stats.json, `{key}`: {e}")))?,
+        );
+    }
+    let sync_path = out.join(SYNC_REPORT_PATH);
+    let sync_reports = match std::fs::read_to_string(&sync_path) {
+        Ok(text) => serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("episodes").and_then(Value::as_array).cloned())
+            .ok_or_else(|| refused("meta/sync_report.json has no `episodes` list".into()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io_err(&sync_path, e)),
+    };
+    let mut data_files = Vec::new();
+    collect_parquet(&out.join("data"), &mut data_files)?;
+    let last = data_files
+        .iter()
+        .filter_map(|p| parse_chunk_file(&p.strip_prefix(out).ok()?.to_string_lossy()))
+        .max();
+    let next_data_file = last.map_or((0, 0), |(c, f)| meta::next_file(c, f));
+    Ok(Existing {
+        info,
+        tasks,
+        stats,
+        sync_reports,
+        next_data_file,
+    })
+}
+
+/// The first difference between the dataset's features and this run's, if any.
+fn features_differ(
+    old: &OrderedMap<meta::FeatureInfo>,
+    new: &OrderedMap<meta::FeatureInfo>,
+) -> Option<String> {
+    let describe = |f: &meta::FeatureInfo| format!("{} {:?} names {}", f.dtype, f.shape, f.names);
+    for (key, nf) in &new.0 {
+        match old.get(key) {
+            None => return Some(format!("feature `{key}` is not in the dataset")),
+            Some(of) if of.dtype != nf.dtype || of.shape != nf.shape || of.names != nf.names => {
+                return Some(format!(
+                    "feature `{key}` differs: the dataset has {}, this run writes {}",
+                    describe(of),
+                    describe(nf)
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some((key, _)) = old.0.iter().find(|(k, _)| new.get(k).is_none()) {
+        return Some(format!(
+            "the dataset has feature `{key}`, which this run does not write"
+        ));
+    }
+    let old_keys: Vec<&String> = old.0.iter().map(|(k, _)| k).collect();
+    let new_keys: Vec<&String> = new.0.iter().map(|(k, _)| k).collect();
+    if old_keys != new_keys {
+        return Some(format!(
+            "feature order differs: the dataset has {old_keys:?}, this run writes {new_keys:?}"
+        ));
+    }
+    None
+}
+
+/// `(chunk, file)` of `data/chunk-CCC/file-FFF.parquet`.
+pub(crate) fn parse_chunk_file(rel: &str) -> Option<(u64, u64)> {
+    let mut parts = rel.split('/');
+    let _top = parts.next()?;
+    let chunk = parts.next()?.strip_prefix("chunk-")?.parse().ok()?;
+    let file = parts
+        .next()?
+        .strip_prefix("file-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()?;
+    parts.next().is_none().then_some((chunk, file))
+}
+
+/// Every `*.parquet` under `dir` (recursively); nothing if `dir` is absent.
+pub(crate) fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let path = entry.path();
+        let ft = entry.file_type().map_err(|e| io_err(&path, e))?;
+        if ft.is_dir() {
+            collect_parquet(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The metadata files an append rewrites: everything else is linked as it is.
+fn is_rewritten(rel: &Path) -> bool {
+    [INFO_PATH, STATS_PATH, TASKS_PATH, SYNC_REPORT_PATH]
+        .iter()
+        .any(|p| rel == Path::new(p))
+        || rel.starts_with(EPISODES_DIR)
+}
+
+/// Hard-links every file of `src/rel` into `dst/rel` (copying across filesystems), except the
+/// metadata that is rewritten.
+fn link_tree(src: &Path, dst: &Path, rel: &Path) -> Result<(), DatasetError> {
+    let dir = src.join(rel);
+    let entries = std::fs::read_dir(&dir).map_err(|e| io_err(&dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err(&dir, e))?;
+        let rel = rel.join(entry.file_name());
+        if is_rewritten(&rel) {
+            continue;
+        }
+        let (from, to) = (src.join(&rel), dst.join(&rel));
+        let ft = entry.file_type().map_err(|e| io_err(&from, e))?;
+        if ft.is_dir() {
+            std::fs::create_dir_all(&to).map_err(|e| io_err(&to, e))?;
+            link_tree(src, dst, &rel)?;
+        } else if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).map_err(|e| io_err(&to, e))?;
+        }
+    }
+    Ok(())
 }

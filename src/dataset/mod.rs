@@ -1,9 +1,16 @@
 //! Dataset output. The output sits behind [`DatasetWriter`] so that other formats (LeRobot
 //! v2.1, HDF5, Zarr) arrive as new modules.
 
+mod frames;
 pub mod lerobot;
+pub mod meta;
 pub mod stats;
 pub mod validate;
+
+pub use lerobot::LeRobotWriter;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
@@ -77,7 +84,10 @@ pub trait DatasetWriter {
     fn begin_episode(&mut self, task: &str) -> Result<(), DatasetError>;
     fn write_frame(&mut self, frame: &Frame) -> Result<(), DatasetError>;
     /// `sync_report` is stored for this episode in `meta/sync_report.json`.
-    fn end_episode(&mut self, sync_report: serde_json::Value) -> Result<EpisodeSummary, DatasetError>;
+    fn end_episode(
+        &mut self,
+        sync_report: serde_json::Value,
+    ) -> Result<EpisodeSummary, DatasetError>;
     /// Write the metadata and move the dataset into place.
     fn finish(self: Box<Self>) -> Result<(), DatasetError>;
 }

@@ -1,0 +1,602 @@
+//! The LeRobot v3.0 metadata: `meta/info.json`, the arrow schemas of the data and episodes
+//! parquet, `meta/tasks.parquet` and `meta/episodes/...parquet`. This is the one place that
+//! maps a [`FeatureKind`] to its info.json entry and its arrow type, so camera kinds slot in
+//! here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::stats::{FeatureStats, STAT_KEYS};
+use super::{DatasetError, DatasetSpec, FeatureKind};
+
+pub const CODEBASE_VERSION: &str = "v3.0";
+pub const CHUNKS_SIZE: u64 = 1000;
+pub const DATA_FILES_SIZE_IN_MB: u64 = 100;
+pub const VIDEO_FILES_SIZE_IN_MB: u64 = 200;
+pub const DATA_PATH: &str = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet";
+pub const VIDEO_PATH: &str = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4";
+pub const INFO_PATH: &str = "meta/info.json";
+pub const STATS_PATH: &str = "meta/stats.json";
+pub const TASKS_PATH: &str = "meta/tasks.parquet";
+pub const EPISODES_DIR: &str = "meta/episodes";
+pub const EPISODES_PATH: &str = "meta/episodes/chunk-000/file-000.parquet";
+pub const SYNC_REPORT_PATH: &str = "meta/sync_report.json";
+
+/// The five features lerobot adds to every dataset, in its order, with their dtypes.
+pub const DEFAULT_FEATURES: [(&str, &str); 5] = [
+    ("timestamp", "float32"),
+    ("frame_index", "int64"),
+    ("episode_index", "int64"),
+    ("index", "int64"),
+    ("task_index", "int64"),
+];
+
+/// `data/chunk-CCC/file-FFF.parquet`.
+pub fn data_file_rel(chunk: u64, file: u64) -> String {
+    format!("data/chunk-{chunk:03}/file-{file:03}.parquet")
+}
+
+/// lerobot's `update_chunk_file_indices`.
+pub fn next_file(chunk: u64, file: u64) -> (u64, u64) {
+    if file + 1 >= CHUNKS_SIZE {
+        (chunk + 1, 0)
+    } else {
+        (chunk, file + 1)
+    }
+}
+
+/// A JSON object whose key order is kept (info.json's `features` order is the data column
+/// order), without switching serde_json's `preserve_order` on for the whole crate.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> OrderedMap<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V2<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = a.next_entry::<String, V>()? {
+                    out.push((k, v));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(V2(std::marker::PhantomData))
+    }
+}
+
+/// One entry of info.json's `features`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureInfo {
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    /// null, a list of names, or (in some lerobot datasets) an object of lists.
+    #[serde(default)]
+    pub names: Value,
+    /// Anything else (e.g. a video feature's `info`), kept as it was.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `meta/info.json`, fields in lerobot's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Info {
+    pub codebase_version: String,
+    pub fps: u32,
+    pub features: OrderedMap<FeatureInfo>,
+    pub total_episodes: u64,
+    pub total_frames: u64,
+    pub total_tasks: u64,
+    pub chunks_size: u64,
+    pub data_files_size_in_mb: u64,
+    pub video_files_size_in_mb: u64,
+    pub data_path: String,
+    pub video_path: Option<String>,
+    pub robot_type: Option<String>,
+    pub splits: BTreeMap<String, String>,
+    /// Fields lerobot may add that we do not interpret; kept on append.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Info {
+    /// The info of an empty dataset of `spec`.
+    pub fn new(spec: &DatasetSpec) -> Result<Info, DatasetError> {
+        let has_video = spec
+            .features
+            .iter()
+            .any(|f| matches!(f.kind, FeatureKind::Video { .. }));
+        Ok(Info {
+            codebase_version: CODEBASE_VERSION.to_string(),
+            fps: spec.fps,
+            features: feature_infos(spec)?,
+            total_episodes: 0,
+            total_frames: 0,
+            total_tasks: 0,
+            chunks_size: CHUNKS_SIZE,
+            data_files_size_in_mb: DATA_FILES_SIZE_IN_MB,
+            video_files_size_in_mb: VIDEO_FILES_SIZE_IN_MB,
+            data_path: DATA_PATH.to_string(),
+            video_path: has_video.then(|| VIDEO_PATH.to_string()),
+            robot_type: spec.robot_type.clone(),
+            splits: BTreeMap::new(),
+            extra: Map::new(),
+        })
+    }
+
+    pub fn read(root: &Path) -> Result<Info, DatasetError> {
+        let path = root.join(INFO_PATH);
+        let text = std::fs::read_to_string(&path).map_err(|source| DatasetError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| DatasetError::Refused {
+            path,
+            detail: format!("not a LeRobot v3.0 info.json: {e}"),
+        })
+    }
+}
+
+/// The info.json `features`: the spec's features in order, then the five defaults.
+pub fn feature_infos(spec: &DatasetSpec) -> Result<OrderedMap<FeatureInfo>, DatasetError> {
+    let mut out = Vec::new();
+    for f in &spec.features {
+        if f.key.contains('/') {
+            return Err(DatasetError::Invalid(format!(
+                "feature `{}`: names must not contain '/'",
+                f.key
+            )));
+        }
+        if DEFAULT_FEATURES.iter().any(|(k, _)| *k == f.key) || out.iter().any(|(k, _)| k == &f.key)
+        {
+            return Err(DatasetError::Invalid(format!(
+                "feature `{}` is declared twice",
+                f.key
+            )));
+        }
+        let info = match &f.kind {
+            FeatureKind::Vector { names } => {
+                if names.is_empty() {
+                    return Err(DatasetError::Invalid(format!(
+                        "feature `{}` has no names (length 0)",
+                        f.key
+                    )));
+                }
+                FeatureInfo {
+                    dtype: "float32".into(),
+                    shape: vec![names.len() as u64],
+                    names: Value::from(names.clone()),
+                    extra: BTreeMap::new(),
+                }
+            }
+            FeatureKind::Video { .. } | FeatureKind::Image { .. } => {
+                return Err(DatasetError::Invalid(format!(
+                    "feature `{}`: camera features are not supported by this writer yet",
+                    f.key
+                )))
+            }
+        };
+        out.push((f.key.clone(), info));
+    }
+    for (key, dtype) in DEFAULT_FEATURES {
+        out.push((
+            key.to_string(),
+            FeatureInfo {
+                dtype: dtype.into(),
+                shape: vec![1],
+                names: Value::Null,
+                extra: BTreeMap::new(),
+            },
+        ));
+    }
+    Ok(OrderedMap(out))
+}
+
+/// The arrow type of a data column holding a non-video feature, from its info.json entry.
+/// `None` for video features (not stored in the data parquet) and unknown dtypes.
+pub fn column_type(info: &FeatureInfo) -> Option<DataType> {
+    let scalar = match info.dtype.as_str() {
+        "float32" => DataType::Float32,
+        "float64" => DataType::Float64,
+        "int64" => DataType::Int64,
+        "int32" => DataType::Int32,
+        "int16" => DataType::Int16,
+        "int8" => DataType::Int8,
+        "uint8" => DataType::UInt8,
+        "bool" => DataType::Boolean,
+        "string" => DataType::Utf8,
+        "image" => {
+            return Some(DataType::Struct(
+                vec![
+                    Field::new("bytes", DataType::Binary, true),
+                    Field::new("path", DataType::Utf8, true),
+                ]
+                .into(),
+            ))
+        }
+        _ => return None,
+    };
+    match info.shape.as_slice() {
+        [1] => Some(scalar),
+        [n] => Some(DataType::FixedSizeList(
+            Arc::new(Field::new("item", scalar, true)),
+            i32::try_from(*n).ok()?,
+        )),
+        _ => None,
+    }
+}
+
+/// The data parquet schema: every non-video feature of `features`, in order.
+pub fn data_schema(features: &OrderedMap<FeatureInfo>) -> Result<SchemaRef, DatasetError> {
+    let mut fields = Vec::new();
+    for (key, info) in &features.0 {
+        if info.dtype == "video" {
+            continue;
+        }
+        let dt = column_type(info).ok_or_else(|| {
+            DatasetError::Invalid(format!(
+                "feature `{key}`: no column type for dtype {} shape {:?}",
+                info.dtype, info.shape
+            ))
+        })?;
+        fields.push(Field::new(key.clone(), dt, true));
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+pub fn writer_props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
+}
+
+fn parquet_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
+    DatasetError::Parquet {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
+    DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes JSON indented by 4 like lerobot's `write_json`.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), DatasetError> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    value
+        .serialize(&mut ser)
+        .map_err(|e| DatasetError::Invalid(format!("{}: {e}", path.display())))?;
+    buf.push(b'\n');
+    std::fs::write(path, buf).map_err(|e| io_err(path, e))
+}
+
+/// A whole parquet file: its arrow schema, its batches and its key-value metadata.
+pub type ParquetContents = (SchemaRef, Vec<RecordBatch>, HashMap<String, String>);
+
+/// Reads a whole parquet file (only for metadata-sized files).
+pub fn read_parquet(path: &Path) -> Result<ParquetContents, DatasetError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    let kv: HashMap<String, String> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kvs| {
+            kvs.iter()
+                .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let schema = builder.schema().clone();
+    let reader = builder.build().map_err(|e| parquet_err(path, e))?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| parquet_err(path, e))?;
+    Ok((schema, batches, kv))
+}
+
+/// The pandas metadata `DataFrame.to_parquet` writes for a frame indexed by `task` with one
+/// column `task_index`; without it lerobot reads every item's task as 0.
+fn tasks_pandas_metadata() -> String {
+    serde_json::json!({
+        "index_columns": ["task"],
+        "column_indexes": [{
+            "name": null, "field_name": null, "pandas_type": "unicode",
+            "numpy_type": "object", "metadata": {"encoding": "UTF-8"}
+        }],
+        "columns": [
+            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
+             "numpy_type": "int64", "metadata": null},
+            {"name": "task", "field_name": "task", "pandas_type": "unicode",
+             "numpy_type": "object", "metadata": null}
+        ],
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": "26.0.1"},
+        "pandas_version": "2.3.3"
+    })
+    .to_string()
+}
+
+/// `meta/tasks.parquet`: task i has task_index i.
+pub fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
+    let mut md = HashMap::new();
+    md.insert("pandas".to_string(), tasks_pandas_metadata());
+    let schema = Arc::new(
+        Schema::new(vec![
+            Field::new("task_index", DataType::Int64, true),
+            Field::new("task", DataType::Utf8, true),
+        ])
+        .with_metadata(md),
+    );
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..tasks.len() as i64)) as ArrayRef,
+            Arc::new(StringArray::from_iter_values(tasks)) as ArrayRef,
+        ],
+    )
+    .map_err(|e| parquet_err(path, e))?;
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(writer_props()))
+        .map_err(|e| parquet_err(path, e))?;
+    // The arrow schema's metadata only travels inside ARROW:schema; pandas reads the
+    // file's own key-value metadata.
+    w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+        "pandas".to_string(),
+        tasks_pandas_metadata(),
+    ));
+    w.write(&batch).map_err(|e| parquet_err(path, e))?;
+    w.close().map_err(|e| parquet_err(path, e))?;
+    Ok(())
+}
+
+/// The tasks of `meta/tasks.parquet`, position = task_index.
+pub fn read_tasks(path: &Path) -> Result<Vec<String>, DatasetError> {
+    let (_, batches, _) = read_parquet(path)?;
+    let mut pairs = Vec::new();
+    for b in &batches {
+        let idx = b
+            .column_by_name("task_index")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| parquet_err(path, "no int64 column task_index"))?;
+        let task = b
+            .column_by_name("task")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| parquet_err(path, "no string column task"))?;
+        for i in 0..b.num_rows() {
+            pairs.push((idx.value(i), task.value(i).to_string()));
+        }
+    }
+    pairs.sort();
+    for (want, (got, task)) in pairs.iter().enumerate() {
+        if *got != want as i64 {
+            return Err(parquet_err(
+                path,
+                format!("task {task:?} has task_index {got}, expected {want}"),
+            ));
+        }
+    }
+    Ok(pairs.into_iter().map(|(_, t)| t).collect())
+}
+
+/// One row of the episodes parquet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeRow {
+    pub episode_index: u64,
+    pub tasks: Vec<String>,
+    pub length: u64,
+    pub data_chunk: u64,
+    pub data_file: u64,
+    pub from_index: u64,
+    pub to_index: u64,
+    /// One per stats feature, in [`episodes_schema`] order.
+    pub stats: Vec<FeatureStats>,
+}
+
+fn list_of(dt: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(dt, true)))
+}
+
+/// The episodes parquet schema, with lerobot's column order and types;
+/// `stat_features` are the features that get stats (every feature), in info.json order.
+pub fn episodes_schema(stat_features: &[String]) -> SchemaRef {
+    let int = |name: &str| Field::new(name, DataType::Int64, true);
+    let mut fields = vec![
+        int("episode_index"),
+        Field::new("tasks", list_of(DataType::Utf8), true),
+        int("length"),
+        int("data/chunk_index"),
+        int("data/file_index"),
+        int("dataset_from_index"),
+        int("dataset_to_index"),
+    ];
+    for key in stat_features {
+        for stat in STAT_KEYS {
+            let item = if stat == "count" {
+                DataType::Int64
+            } else {
+                DataType::Float64
+            };
+            fields.push(Field::new(
+                format!("stats/{key}/{stat}"),
+                list_of(item),
+                true,
+            ));
+        }
+    }
+    fields.push(int("meta/episodes/chunk_index"));
+    fields.push(int("meta/episodes/file_index"));
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows as one batch of `schema` (from [`episodes_schema`]); all rows go to
+/// `meta/episodes/chunk-000/file-000.parquet`.
+pub fn episodes_batch(
+    schema: &SchemaRef,
+    rows: &[EpisodeRow],
+) -> Result<RecordBatch, DatasetError> {
+    let ints = |f: &dyn Fn(&EpisodeRow) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| f(r) as i64),
+        ))
+    };
+    let mut cols: Vec<ArrayRef> = vec![ints(&|r| r.episode_index)];
+    let mut tasks = ListBuilder::new(StringBuilder::new());
+    for r in rows {
+        for t in &r.tasks {
+            tasks.values().append_value(t);
+        }
+        tasks.append(true);
+    }
+    cols.push(Arc::new(tasks.finish()));
+    cols.push(ints(&|r| r.length));
+    cols.push(ints(&|r| r.data_chunk));
+    cols.push(ints(&|r| r.data_file));
+    cols.push(ints(&|r| r.from_index));
+    cols.push(ints(&|r| r.to_index));
+    // 7 leading and 2 trailing columns around the stats.
+    let n_stats = schema.fields().len().saturating_sub(9) / STAT_KEYS.len();
+    for f in 0..n_stats {
+        let stats: Vec<&FeatureStats> = rows
+            .iter()
+            .map(|r| {
+                r.stats.get(f).ok_or_else(|| {
+                    DatasetError::Invalid(format!("episode {}: missing stats", r.episode_index))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for stat in STAT_KEYS {
+            if stat == "count" {
+                let mut b = ListBuilder::new(Int64Builder::new());
+                for s in &stats {
+                    b.values().append_value(s.count as i64);
+                    b.append(true);
+                }
+                cols.push(Arc::new(b.finish()));
+            } else {
+                let mut b = ListBuilder::new(Float64Builder::new());
+                for s in &stats {
+                    b.values().append_slice(s.values(stat).unwrap_or_default());
+                    b.append(true);
+                }
+                cols.push(Arc::new(b.finish()));
+            }
+        }
+    }
+    cols.push(ints(&|_| 0));
+    cols.push(ints(&|_| 0));
+    RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| DatasetError::Invalid(format!("episodes parquet: {e}")))
+}
+
+/// `batch` (an episodes parquet batch read back, possibly written by lerobot) as a batch of
+/// `schema`: columns picked by name, list columns relabelled to our item field (pyarrow names
+/// it `element`), and the `meta/episodes/*` indices set to 0 since every row now lives in
+/// `meta/episodes/chunk-000/file-000.parquet`.
+pub fn conform_episodes(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    path: &Path,
+) -> Result<RecordBatch, DatasetError> {
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let name = field.name();
+        if name.starts_with("meta/episodes/") {
+            cols.push(Arc::new(Int64Array::from(vec![0i64; batch.num_rows()])));
+            continue;
+        }
+        let col = batch
+            .column_by_name(name)
+            .ok_or_else(|| parquet_err(path, format!("no column `{name}`")))?;
+        if col.data_type() == field.data_type() {
+            cols.push(col.clone());
+            continue;
+        }
+        let relabelled = match (col.data_type(), field.data_type()) {
+            (DataType::List(old), DataType::List(new)) if old.data_type() == new.data_type() => col
+                .as_any()
+                .downcast_ref::<arrow_array::ListArray>()
+                .map(|l| {
+                    let (_, offsets, values, nulls) = l.clone().into_parts();
+                    arrow_array::ListArray::try_new(new.clone(), offsets, values, nulls)
+                }),
+            _ => None,
+        };
+        match relabelled {
+            Some(Ok(a)) => cols.push(Arc::new(a)),
+            _ => {
+                return Err(parquet_err(
+                    path,
+                    format!(
+                        "column `{name}` is {}, expected {}",
+                        col.data_type(),
+                        field.data_type()
+                    ),
+                ))
+            }
+        }
+    }
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| parquet_err(path, e))
+}
+
+/// The `(data/chunk_index, data/file_index, dataset_to_index)` of every row of an episodes
+/// batch, for the append checks.
+pub fn episode_positions(batch: &RecordBatch, path: &Path) -> Result<Vec<[i64; 4]>, DatasetError> {
+    let col = |name: &str| {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| parquet_err(path, format!("no int64 column `{name}`")))
+    };
+    let (ep, from, to, len) = (
+        col("episode_index")?,
+        col("dataset_from_index")?,
+        col("dataset_to_index")?,
+        col("length")?,
+    );
+    Ok((0..batch.num_rows())
+        .map(|i| [ep.value(i), from.value(i), to.value(i), len.value(i)])
+        .collect())
+}

@@ -1,0 +1,999 @@
+//! Writer + validator tests: datasets are written to temp dirs and read back with the parquet
+//! crate's arrow reader.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array, ListArray,
+    RecordBatch, StringArray,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use serde_json::{json, Value};
+
+use super::meta::read_parquet;
+use super::validate::validate;
+use super::*;
+
+/// Stats of this very dataset as lerobot 0.6.1 wrote them (LeRobotDataset.create +
+/// add_frame + save_episode, fps 10, same features, frames and tasks as [`write_two`]).
+const LEROBOT_STATS: &str = r#"{"index":{"min":[0.0],"max":[19.0],"mean":[9.5],"std":[5.766281297335398],"count":[20],"q01":[4.9999999999],"q10":[4.9999999999],"q50":[9.00139999998892],"q90":[13.0010000000778],"q99":[13.999820000099993]},"observation.state":{"min":[1.0,2.0,-9.0],"max":[10.0,20.0,0.0],"mean":[5.5,11.0,-4.5],"std":[2.8722813232690143,5.744562646538029,2.8722813232690143],"count":[20],"q01":[1.0,2.0,-9.0],"q10":[1.0,2.0,-9.0],"q50":[5.001399993896484,10.002799987792969,-4.998600006103516],"q90":[9.000999450683594,18.001998901367188,-0.9990005493164062],"q99":[9.999819946289062,19.999639892578124,-0.00018005360616370962]},"frame_index":{"min":[0.0],"max":[9.0],"mean":[4.5],"std":[2.8722813232690143],"count":[20],"q01":[-1e-10],"q10":[-1e-10],"q50":[4.00139999998892],"q90":[8.0010000000778],"q99":[8.999820000099996]},"timestamp":{"min":[0.0],"max":[0.9],"mean":[0.45],"std":[0.2872281323269015],"count":[20],"q01":[-1e-10],"q10":[-1e-10],"q50":[0.40013999998892],"q90":[0.8001000000777999],"q99":[0.8999820000999961]},"action":{"min":[1.0],"max":[10.0],"mean":[5.5],"std":[2.8722813232690143],"count":[20],"q01":[1.0],"q10":[1.0],"q50":[5.001399993896484],"q90":[9.000999450683594],"q99":[9.999819946289062]},"episode_index":{"min":[0.0],"max":[1.0],"mean":[0.5],"std":[0.5],"count":[20],"q01":[0.5000000000000003],"q10":[0.500000000000004],"q50":[0.50000000000002],"q90":[0.500000000000036],"q99":[0.5000000000000395]},"task_index":{"min":[0.0],"max":[1.0],"mean":[0.5],"std":[0.5],"count":[20],"q01":[0.5000000000000003],"q10":[0.500000000000004],"q50":[0.50000000000002],"q90":[0.500000000000036],"q99":[0.5000000000000395]}}"#;
+
+fn spec() -> DatasetSpec {
+    DatasetSpec {
+        fps: 10,
+        robot_type: Some("test".into()),
+        features: vec![
+            FeatureSpec {
+                key: "observation.state".into(),
+                kind: FeatureKind::Vector {
+                    names: vec!["a".into(), "b".into(), "c".into()],
+                },
+            },
+            FeatureSpec {
+                key: "action".into(),
+                kind: FeatureKind::Vector {
+                    names: vec!["g".into()],
+                },
+            },
+        ],
+    }
+}
+
+/// Frame i of every episode: state [i+1, 2(i+1), -i], action [i+1].
+fn frame(i: usize) -> Frame {
+    let x = (i + 1) as f32;
+    Frame {
+        values: vec![x, 2.0 * x, -(i as f32), x],
+    }
+}
+
+fn open(out: &Path, spec: &DatasetSpec, append: bool) -> Result<LeRobotWriter, DatasetError> {
+    LeRobotWriter::create(
+        spec,
+        &WriterOptions {
+            out: out.to_path_buf(),
+            append,
+        },
+    )
+}
+
+fn write_episodes(w: &mut LeRobotWriter, tasks: &[&str], frames: usize) {
+    for task in tasks {
+        w.begin_episode(task).unwrap();
+        for i in 0..frames {
+            w.write_frame(&frame(i)).unwrap();
+        }
+        let s = w.end_episode(json!({"task": task})).unwrap();
+        assert_eq!(s.frames, frames as u64);
+    }
+}
+
+fn write_two(out: &Path) {
+    let mut w = open(out, &spec(), false).unwrap();
+    write_episodes(&mut w, &["pick", "place"], 10);
+    Box::new(w).finish().unwrap();
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn batches(path: &Path) -> (Arc<Schema>, Vec<RecordBatch>) {
+    let (schema, b, _) = read_parquet(path).unwrap();
+    (schema, b)
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| {
+            panic!(
+                "column {name} has type {}",
+                b.column_by_name(name).unwrap().data_type()
+            )
+        })
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn writes_data_parquet_as_lerobot_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    write_two(&out);
+
+    let path = out.join("data/chunk-000/file-000.parquet");
+    let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap())
+        .unwrap()
+        .metadata()
+        .clone();
+    assert_eq!(meta.num_row_groups(), 2, "one row group per episode");
+    assert_eq!(
+        meta.row_group(0).column(0).compression(),
+        parquet::basic::Compression::SNAPPY
+    );
+    let (schema, bs) = batches(&path);
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "observation.state",
+            "action",
+            "timestamp",
+            "frame_index",
+            "episode_index",
+            "index",
+            "task_index"
+        ]
+    );
+    let item = Arc::new(Field::new("item", DataType::Float32, true));
+    assert_eq!(
+        schema.field(0).data_type(),
+        &DataType::FixedSizeList(item, 3)
+    );
+    assert_eq!(schema.field(1).data_type(), &DataType::Float32);
+    assert_eq!(schema.field(2).data_type(), &DataType::Float32);
+    for f in &schema.fields()[3..] {
+        assert_eq!(f.data_type(), &DataType::Int64);
+    }
+    let b = arrow_select_concat(&bs);
+    assert_eq!(b.num_rows(), 20);
+    let state = col::<FixedSizeListArray>(&b, "observation.state");
+    let action = col::<Float32Array>(&b, "action");
+    let ts = col::<Float32Array>(&b, "timestamp");
+    for r in 0..20 {
+        let i = r % 10;
+        let v = state.value(r);
+        let v = v.as_any().downcast_ref::<Float32Array>().unwrap();
+        assert_eq!(v.values().to_vec(), frame(i).values[..3].to_vec());
+        assert_eq!(action.value(r), (i + 1) as f32);
+        assert_eq!(ts.value(r), (i as f64 / 10.0) as f32);
+        assert_eq!(col::<Int64Array>(&b, "frame_index").value(r), i as i64);
+        assert_eq!(
+            col::<Int64Array>(&b, "episode_index").value(r),
+            (r / 10) as i64
+        );
+        assert_eq!(col::<Int64Array>(&b, "index").value(r), r as i64);
+        assert_eq!(
+            col::<Int64Array>(&b, "task_index").value(r),
+            (r / 10) as i64
+        );
+    }
+    assert_eq!(validate(&out).unwrap(), Vec::<String>::new());
+}
+
+/// The one batch of a small file (the reader batches across row groups).
+fn arrow_select_concat(bs: &[RecordBatch]) -> RecordBatch {
+    assert_eq!(bs.len(), 1, "small test files read as one batch");
+    bs[0].clone()
+}
+
+#[test]
+fn writes_metadata_like_lerobot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    write_two(&out);
+
+    let info = read_json(&out.join("meta/info.json"));
+    assert_eq!(info["codebase_version"], "v3.0");
+    assert_eq!(info["fps"], 10);
+    assert_eq!(info["total_episodes"], 2);
+    assert_eq!(info["total_frames"], 20);
+    assert_eq!(info["total_tasks"], 2);
+    assert_eq!(info["chunks_size"], 1000);
+    assert_eq!(info["data_files_size_in_mb"], 100);
+    assert_eq!(info["video_files_size_in_mb"], 200);
+    assert_eq!(
+        info["data_path"],
+        "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+    );
+    assert_eq!(info["video_path"], Value::Null);
+    assert_eq!(info["robot_type"], "test");
+    assert_eq!(info["splits"], json!({"train": "0:2"}));
+    assert_eq!(
+        info["features"]["observation.state"],
+        json!({"dtype": "float32", "shape": [3], "names": ["a", "b", "c"]})
+    );
+    assert_eq!(
+        info["features"]["action"],
+        json!({"dtype": "float32", "shape": [1], "names": ["g"]})
+    );
+    assert_eq!(
+        info["features"]["index"],
+        json!({"dtype": "int64", "shape": [1], "names": null})
+    );
+    assert_eq!(
+        info["features"]["timestamp"],
+        json!({"dtype": "float32", "shape": [1], "names": null})
+    );
+    // Key order: the features in column order.
+    let text = std::fs::read_to_string(out.join("meta/info.json")).unwrap();
+    let pos = |k: &str| text.find(&format!("\"{k}\": {{")).unwrap();
+    assert!(pos("observation.state") < pos("action") && pos("action") < pos("timestamp"));
+    assert!(pos("timestamp") < pos("frame_index") && pos("index") < pos("task_index"));
+
+    // tasks.parquet with the pandas index metadata.
+    let (schema, bs, kv) = read_parquet(&out.join("meta/tasks.parquet")).unwrap();
+    assert_eq!(schema.field(0).name(), "task_index");
+    assert_eq!(schema.field(0).data_type(), &DataType::Int64);
+    assert_eq!(schema.field(1).name(), "task");
+    assert_eq!(schema.field(1).data_type(), &DataType::Utf8);
+    let pandas: Value = serde_json::from_str(&kv["pandas"]).unwrap();
+    assert_eq!(pandas["index_columns"], json!(["task"]));
+    assert_eq!(pandas["columns"][1]["name"], "task");
+    let tasks: Vec<&str> = col::<StringArray>(&bs[0], "task")
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(tasks, ["pick", "place"]);
+    assert_eq!(
+        col::<Int64Array>(&bs[0], "task_index").values().to_vec(),
+        [0, 1]
+    );
+
+    // Episodes parquet: lerobot's columns, in its order, with its types.
+    let (schema, bs) = batches(&out.join("meta/episodes/chunk-000/file-000.parquet"));
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        &names[..7],
+        [
+            "episode_index",
+            "tasks",
+            "length",
+            "data/chunk_index",
+            "data/file_index",
+            "dataset_from_index",
+            "dataset_to_index"
+        ]
+    );
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["meta/episodes/chunk_index", "meta/episodes/file_index"]
+    );
+    assert_eq!(names.len(), 9 + 7 * 10);
+    assert_eq!(names[7], "stats/observation.state/min");
+    assert_eq!(names[7 + 10 * 2], "stats/timestamp/min");
+    let list = |dt| DataType::List(Arc::new(Field::new_list_field(dt, true)));
+    assert_eq!(
+        schema.field_with_name("tasks").unwrap().data_type(),
+        &list(DataType::Utf8)
+    );
+    assert_eq!(
+        schema
+            .field_with_name("stats/action/mean")
+            .unwrap()
+            .data_type(),
+        &list(DataType::Float64)
+    );
+    assert_eq!(
+        schema
+            .field_with_name("stats/index/count")
+            .unwrap()
+            .data_type(),
+        &list(DataType::Int64)
+    );
+    let b = arrow_select_concat(&bs);
+    assert_eq!(
+        col::<Int64Array>(&b, "episode_index").values().to_vec(),
+        [0, 1]
+    );
+    assert_eq!(col::<Int64Array>(&b, "length").values().to_vec(), [10, 10]);
+    assert_eq!(
+        col::<Int64Array>(&b, "dataset_from_index")
+            .values()
+            .to_vec(),
+        [0, 10]
+    );
+    assert_eq!(
+        col::<Int64Array>(&b, "dataset_to_index").values().to_vec(),
+        [10, 20]
+    );
+    let t = col::<ListArray>(&b, "tasks").value(1);
+    assert_eq!(
+        t.as_any().downcast_ref::<StringArray>().unwrap().value(0),
+        "place"
+    );
+    let mean = col::<ListArray>(&b, "stats/observation.state/mean").value(0);
+    let mean = mean.as_any().downcast_ref::<Float64Array>().unwrap();
+    assert_eq!(mean.values().to_vec(), [5.5, 11.0, -4.5]);
+    // Episode 0's std of 1..=10: population, as lerobot (2.8722813232690143).
+    let std = col::<ListArray>(&b, "stats/action/std").value(0);
+    let std = std
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .value(0);
+    assert!((std - 2.8722813232690143).abs() < 1e-12);
+
+    // sync_report.json: the given values with episode_index.
+    let sync = read_json(&out.join("meta/sync_report.json"));
+    assert_eq!(
+        sync,
+        json!({"episodes": [{"task": "pick", "episode_index": 0}, {"task": "place", "episode_index": 1}]})
+    );
+}
+
+#[test]
+fn stats_match_lerobot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    write_two(&out);
+    let ours = read_json(&out.join("meta/stats.json"));
+    let theirs: Value = serde_json::from_str(LEROBOT_STATS).unwrap();
+    let ours_map = ours.as_object().unwrap();
+    assert_eq!(ours_map.len(), theirs.as_object().unwrap().len());
+    for (feature, stats) in theirs.as_object().unwrap() {
+        for (stat, vals) in stats.as_object().unwrap() {
+            let got = &ours[feature][stat];
+            let (want, got) = (
+                vals.as_array().unwrap(),
+                got.as_array().unwrap_or_else(|| panic!("{feature}/{stat}")),
+            );
+            assert_eq!(want.len(), got.len(), "{feature}/{stat}");
+            for (w, g) in want.iter().zip(got) {
+                // lerobot computes float32 features in float32; the rest in float64.
+                let tol = if feature == "observation.state" || feature == "action" {
+                    1e-6
+                } else {
+                    1e-12
+                };
+                assert!(
+                    close(w.as_f64().unwrap(), g.as_f64().unwrap(), tol),
+                    "{feature}/{stat}: lerobot {w}, ours {g}"
+                );
+            }
+        }
+    }
+    assert_eq!(ours["action"]["count"], json!([20]));
+}
+
+#[test]
+fn refuses_existing_output_without_append() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    std::fs::create_dir_all(&out).unwrap();
+    // An empty directory is fine.
+    write_two(&out);
+    match open(&out, &spec(), false) {
+        Err(DatasetError::Refused { detail, .. }) => {
+            assert!(detail.contains("--append"), "{detail}")
+        }
+        other => panic!("expected Refused, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn drop_without_finish_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    {
+        let mut w = open(&out, &spec(), false).unwrap();
+        w.begin_episode("pick").unwrap();
+        for i in 0..5 {
+            w.write_frame(&frame(i)).unwrap();
+        }
+        assert!(
+            std::fs::read_dir(tmp.path()).unwrap().count() == 1,
+            "temp dir while writing"
+        );
+    }
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temp dir left behind"
+    );
+}
+
+#[test]
+fn rejects_bad_frames_and_empty_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let mut w = open(&out, &spec(), false).unwrap();
+    assert!(matches!(
+        w.write_frame(&frame(0)),
+        Err(DatasetError::Invalid(_))
+    ));
+    w.begin_episode("pick").unwrap();
+    let short = Frame { values: vec![1.0] };
+    match w.write_frame(&short) {
+        Err(DatasetError::Invalid(m)) => assert!(m.contains("episode 0, frame 0"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        w.end_episode(Value::Null),
+        Err(DatasetError::Invalid(_))
+    ));
+    assert!(Box::new(w).finish().is_err());
+    assert!(!out.exists());
+    let mut cam = spec();
+    cam.features.push(FeatureSpec {
+        key: "observation.images.front".into(),
+        kind: FeatureKind::Video {
+            height: 64,
+            width: 64,
+        },
+    });
+    assert!(matches!(
+        open(&out, &cam, false),
+        Err(DatasetError::Invalid(_))
+    ));
+    let mut slash = spec();
+    slash.features[1].key = "act/ion".into();
+    assert!(matches!(
+        open(&out, &slash, false),
+        Err(DatasetError::Invalid(_))
+    ));
+}
+
+#[cfg(unix)]
+fn inode(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+#[test]
+fn append_continues_indices_and_keeps_old_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let mut w = open(&out, &spec(), false).unwrap();
+    write_episodes(&mut w, &["pick"], 10);
+    Box::new(w).finish().unwrap();
+    let old_file = out.join("data/chunk-000/file-000.parquet");
+    let old_bytes = std::fs::read(&old_file).unwrap();
+    let old_inode = inode(&old_file);
+
+    let mut w = open(&out, &spec(), true).unwrap();
+    write_episodes(&mut w, &["place"], 10);
+    Box::new(w).finish().unwrap();
+
+    assert_eq!(std::fs::read(&old_file).unwrap(), old_bytes);
+    assert_eq!(
+        inode(&old_file),
+        old_inode,
+        "old data file hard-linked, not rewritten"
+    );
+    let (_, bs) = batches(&out.join("data/chunk-000/file-001.parquet"));
+    let b = arrow_select_concat(&bs);
+    assert_eq!(
+        col::<Int64Array>(&b, "index").values().to_vec(),
+        (10..20).collect::<Vec<i64>>()
+    );
+    assert!(col::<Int64Array>(&b, "episode_index")
+        .values()
+        .iter()
+        .all(|e| *e == 1));
+    assert!(col::<Int64Array>(&b, "task_index")
+        .values()
+        .iter()
+        .all(|e| *e == 1));
+    assert_eq!(
+        col::<Int64Array>(&b, "frame_index").values().to_vec(),
+        (0..10).collect::<Vec<i64>>()
+    );
+
+    let info = read_json(&out.join("meta/info.json"));
+    assert_eq!(
+        (info["total_episodes"].clone(), info["total_frames"].clone()),
+        (json!(2), json!(20))
+    );
+    assert_eq!(info["total_tasks"], 2);
+    assert_eq!(info["splits"], json!({"train": "0:2"}));
+    let (_, bs, _) = read_parquet(&out.join("meta/tasks.parquet")).unwrap();
+    let tasks: Vec<&str> = col::<StringArray>(&bs[0], "task")
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(tasks, ["pick", "place"]);
+    let (_, bs) = batches(&out.join("meta/episodes/chunk-000/file-000.parquet"));
+    let b = arrow_select_concat(&bs);
+    assert_eq!(
+        col::<Int64Array>(&b, "data/file_index").values().to_vec(),
+        [0, 1]
+    );
+    assert_eq!(
+        col::<Int64Array>(&b, "dataset_from_index")
+            .values()
+            .to_vec(),
+        [0, 10]
+    );
+
+    // Stats aggregated over old + new: the same as writing both episodes at once.
+    let one_go = tmp.path().join("one-go");
+    write_two(&one_go);
+    assert_eq!(
+        read_json(&out.join("meta/stats.json")),
+        read_json(&one_go.join("meta/stats.json"))
+    );
+    let sync = read_json(&out.join("meta/sync_report.json"));
+    assert_eq!(sync["episodes"][1]["episode_index"], 1);
+    assert_eq!(sync["episodes"].as_array().unwrap().len(), 2);
+    assert_eq!(validate(&out).unwrap(), Vec::<String>::new());
+    // Nothing but the dataset and the one-go copy beside it.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn append_refuses_other_features_or_fps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    write_two(&out);
+    let before = std::fs::read(out.join("meta/info.json")).unwrap();
+
+    let mut other = spec();
+    other.features[0].kind = FeatureKind::Vector {
+        names: vec!["a".into(), "b".into(), "x".into()],
+    };
+    match open(&out, &other, true) {
+        Err(DatasetError::Refused { detail, .. }) => {
+            assert!(detail.contains("observation.state"), "{detail}")
+        }
+        r => panic!("expected Refused, got {:?}", r.err()),
+    }
+    let mut more = spec();
+    more.features.push(FeatureSpec {
+        key: "effort".into(),
+        kind: FeatureKind::Vector {
+            names: vec!["e".into()],
+        },
+    });
+    match open(&out, &more, true) {
+        Err(DatasetError::Refused { detail, .. }) => assert!(detail.contains("effort"), "{detail}"),
+        r => panic!("expected Refused, got {:?}", r.err()),
+    }
+    let mut fps = spec();
+    fps.fps = 30;
+    match open(&out, &fps, true) {
+        Err(DatasetError::Refused { detail, .. }) => assert!(detail.contains("fps"), "{detail}"),
+        r => panic!("expected Refused, got {:?}", r.err()),
+    }
+    assert_eq!(std::fs::read(out.join("meta/info.json")).unwrap(), before);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn new_data_file_when_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let mut w = open(&out, &spec(), false).unwrap();
+    w.set_data_file_limit(1);
+    write_episodes(&mut w, &["pick", "place", "pick"], 10);
+    Box::new(w).finish().unwrap();
+    for f in 0..3 {
+        assert!(out
+            .join(format!("data/chunk-000/file-{f:03}.parquet"))
+            .is_file());
+    }
+    let (_, bs) = batches(&out.join("meta/episodes/chunk-000/file-000.parquet"));
+    let b = arrow_select_concat(&bs);
+    assert_eq!(
+        col::<Int64Array>(&b, "data/file_index").values().to_vec(),
+        [0, 1, 2]
+    );
+    assert_eq!(validate(&out).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn long_episode_flushes_row_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ds");
+    let names: Vec<String> = (0..64).map(|i| format!("j{i}")).collect();
+    let spec = DatasetSpec {
+        fps: 30,
+        robot_type: None,
+        features: vec![FeatureSpec {
+            key: "observation.state".into(),
+            kind: FeatureKind::Vector { names },
+        }],
+    };
+    let mut w = open(&out, &spec, false).unwrap();
+    w.begin_episode("long").unwrap();
+    let mut x = 1u32;
+    for _ in 0..40_000 {
+        let values = (0..64)
+            .map(|_| {
+                // xorshift: values that do not compress away.
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as f32
+            })
+            .collect();
+        w.write_frame(&Frame { values }).unwrap();
+    }
+    w.end_episode(Value::Null).unwrap();
+    Box::new(w).finish().unwrap();
+    let meta = ParquetRecordBatchReaderBuilder::try_new(
+        File::open(out.join("data/chunk-000/file-000.parquet")).unwrap(),
+    )
+    .unwrap()
+    .metadata()
+    .clone();
+    assert!(meta.num_row_groups() > 1, "row group bounded by size");
+    for rg in meta.row_groups() {
+        assert!(rg.total_byte_size() < 3 * super::frames::ROW_GROUP_BYTES as i64);
+    }
+    assert_eq!(validate(&out).unwrap(), Vec::<String>::new());
+    let stats = read_json(&out.join("meta/stats.json"));
+    assert_eq!(stats["observation.state"]["count"], json!([40000]));
+    assert_eq!(stats["index"]["max"], json!([39999.0]));
+}
+
+// ---- validator: break one rule at a time ----
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+fn edit_json(path: &Path, f: impl FnOnce(&mut Value)) {
+    let mut v = read_json(path);
+    f(&mut v);
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+/// Rewrites a parquet file, replacing column `name` by `f(old column)`.
+fn edit_column(path: &Path, name: &str, f: impl Fn(&ArrayRef) -> ArrayRef, keep_metadata: bool) {
+    let (schema, bs) = batches(path);
+    let i = schema.index_of(name).unwrap();
+    let new_bs: Vec<RecordBatch> = bs
+        .iter()
+        .map(|b| {
+            let mut cols = b.columns().to_vec();
+            cols[i] = f(&cols[i]);
+            cols
+        })
+        .map(|cols| {
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields[i] = Field::new(name, cols[i].data_type().clone(), true);
+            let md = if keep_metadata {
+                schema.metadata().clone()
+            } else {
+                Default::default()
+            };
+            RecordBatch::try_new(Arc::new(Schema::new(fields).with_metadata(md)), cols).unwrap()
+        })
+        .collect();
+    write_batches(path, &new_bs);
+}
+
+fn write_batches(path: &Path, bs: &[RecordBatch]) {
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), bs[0].schema(), None).unwrap();
+    for b in bs {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+fn drop_column(path: &Path, name: &str) {
+    let (schema, bs) = batches(path);
+    let i = schema.index_of(name).unwrap();
+    let new_bs: Vec<RecordBatch> = bs
+        .iter()
+        .map(|b| {
+            let mut b = b.clone();
+            b.remove_column(i);
+            b
+        })
+        .collect();
+    write_batches(path, &new_bs);
+}
+
+fn map_i64(a: &ArrayRef, f: impl Fn(i64) -> i64) -> ArrayRef {
+    let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
+    Arc::new(Int64Array::from_iter_values(
+        a.values().iter().map(|v| f(*v)),
+    ))
+}
+
+#[test]
+fn validator_names_each_broken_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    write_two(&good);
+    let data = "data/chunk-000/file-000.parquet";
+    let episodes = "meta/episodes/chunk-000/file-000.parquet";
+
+    type Breaker = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Breaker, &str)> = vec![
+        (
+            "no info",
+            Box::new(|d: &Path| std::fs::remove_file(d.join("meta/info.json")).unwrap()),
+            "info.json",
+        ),
+        (
+            "names missing",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["features"]["action"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("names");
+                })
+            }),
+            "`names` is missing",
+        ),
+        (
+            "names length",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["features"]["observation.state"]["names"] = json!(["a", "b"]);
+                })
+            }),
+            "2 names for shape [3]",
+        ),
+        (
+            "default feature missing",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["features"].as_object_mut().unwrap().remove("frame_index");
+                })
+            }),
+            "`frame_index` is not declared",
+        ),
+        (
+            "slash in name",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    let f = v["features"].as_object_mut().unwrap();
+                    let a = f.remove("action").unwrap();
+                    f.insert("act/ion".into(), a);
+                })
+            }),
+            "must not contain '/'",
+        ),
+        (
+            "total_frames",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| v["total_frames"] = json!(21))
+            }),
+            "total_frames",
+        ),
+        (
+            "old version",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["codebase_version"] = json!("v2.1")
+                })
+            }),
+            "codebase_version",
+        ),
+        (
+            "splits",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["splits"] = json!({"train": "0:1"})
+                })
+            }),
+            "splits",
+        ),
+        (
+            "video_path",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["video_path"] = json!("videos/x.mp4")
+                })
+            }),
+            "video_path",
+        ),
+        (
+            "stray parquet",
+            Box::new(move |d: &Path| {
+                std::fs::copy(d.join(data), d.join("data/chunk-000/extra.parquet")).unwrap();
+            }),
+            "stray parquet",
+        ),
+        (
+            "extra column",
+            Box::new(move |d: &Path| {
+                let (schema, bs) = batches(&d.join(data));
+                let mut fields: Vec<Field> =
+                    schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.push(Field::new("extra", DataType::Int64, true));
+                let schema = Arc::new(Schema::new(fields));
+                let bs: Vec<RecordBatch> = bs
+                    .iter()
+                    .map(|b| {
+                        let mut cols = b.columns().to_vec();
+                        cols.push(Arc::new(Int64Array::from(vec![0; b.num_rows()])));
+                        RecordBatch::try_new(schema.clone(), cols).unwrap()
+                    })
+                    .collect();
+                write_batches(&d.join(data), &bs);
+            }),
+            "column `extra`",
+        ),
+        (
+            "missing column",
+            Box::new(move |d: &Path| drop_column(&d.join(data), "action")),
+            "column `action` is missing",
+        ),
+        (
+            "wrong type",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(data),
+                    "action",
+                    |a| {
+                        let a = a.as_any().downcast_ref::<Float32Array>().unwrap();
+                        Arc::new(Float64Array::from_iter_values(
+                            a.values().iter().map(|v| f64::from(*v)),
+                        ))
+                    },
+                    true,
+                )
+            }),
+            "column `action` is Float64",
+        ),
+        (
+            "index gap",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(data),
+                    "index",
+                    |a| map_i64(a, |v| if v >= 5 { v + 1 } else { v }),
+                    true,
+                )
+            }),
+            "has index 6",
+        ),
+        (
+            "episode gap",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(data),
+                    "episode_index",
+                    |a| map_i64(a, |v| v * 2),
+                    true,
+                )
+            }),
+            "episode_index 2 follows 0",
+        ),
+        (
+            "frame_index",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(data),
+                    "frame_index",
+                    |a| map_i64(a, |v| v + 1),
+                    true,
+                )
+            }),
+            "frame_index 1, expected 0",
+        ),
+        (
+            "timestamp",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(data),
+                    "timestamp",
+                    |a| {
+                        let a = a.as_any().downcast_ref::<Float32Array>().unwrap();
+                        Arc::new(Float32Array::from_iter_values(
+                            a.values().iter().map(|v| v * 2.0),
+                        ))
+                    },
+                    true,
+                )
+            }),
+            "timestamp",
+        ),
+        (
+            "task_index",
+            Box::new(move |d: &Path| {
+                edit_column(&d.join(data), "task_index", |a| map_i64(a, |v| v + 5), true)
+            }),
+            "task_index 5 is not in tasks.parquet",
+        ),
+        (
+            "pandas metadata",
+            Box::new(|d: &Path| {
+                edit_column(
+                    &d.join("meta/tasks.parquet"),
+                    "task_index",
+                    |a| a.clone(),
+                    false,
+                )
+            }),
+            "pandas metadata",
+        ),
+        (
+            "tasks columns",
+            Box::new(|d: &Path| drop_column(&d.join("meta/tasks.parquet"), "task")),
+            "task string",
+        ),
+        (
+            "episodes column",
+            Box::new(move |d: &Path| drop_column(&d.join(episodes), "stats/action/q99")),
+            "`stats/action/q99` is missing",
+        ),
+        (
+            "episodes range",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(episodes),
+                    "dataset_to_index",
+                    |a| map_i64(a, |v| v - 1),
+                    true,
+                )
+            }),
+            "dataset_from/to_index",
+        ),
+        (
+            "stats feature",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/stats.json"), |v| {
+                    v.as_object_mut().unwrap().remove("timestamp");
+                })
+            }),
+            "no stats for `timestamp`",
+        ),
+        (
+            "stats shape",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/stats.json"), |v| {
+                    v["observation.state"]["q50"] = json!([1.0, 2.0]);
+                })
+            }),
+            "`observation.state`/q50 has shape",
+        ),
+        (
+            "hostile frame_index",
+            Box::new(move |d: &Path| {
+                edit_column(
+                    &d.join(data),
+                    "frame_index",
+                    |a| map_i64(a, |_| i64::MAX),
+                    true,
+                )
+            }),
+            "frame_index 9223372036854775807",
+        ),
+        (
+            "hostile shape",
+            Box::new(|d: &Path| {
+                edit_json(&d.join("meta/info.json"), |v| {
+                    v["features"]["action"]["shape"] = json!([1u64 << 40, 1u64 << 40]);
+                })
+            }),
+            "`action`/min has shape",
+        ),
+        (
+            "no stats",
+            Box::new(|d: &Path| std::fs::remove_file(d.join("meta/stats.json")).unwrap()),
+            "meta/stats.json is missing",
+        ),
+    ];
+    for (i, (what, breaker, expect)) in cases.iter().enumerate() {
+        let dir: PathBuf = tmp.path().join(format!("case{i}"));
+        copy_tree(&good, &dir);
+        assert_eq!(
+            validate(&dir).unwrap(),
+            Vec::<String>::new(),
+            "{what}: copy is valid"
+        );
+        breaker(&dir);
+        let problems = validate(&dir).unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains(expect)),
+            "{what}: expected a problem containing {expect:?}, got {problems:#?}"
+        );
+    }
+}
