@@ -16,6 +16,7 @@ pub mod msg;
 pub mod pipeline;
 pub mod progress;
 pub mod rss;
+pub mod synth;
 
 pub use error::{Error, Result};
 

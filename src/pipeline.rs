@@ -78,6 +78,8 @@ pub fn run_episode(
 
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| -> Result<()> {
+            // Owned here, so that the channel closes however this thread ends.
+            let batch_tx = batch_tx;
             let mut raw: Vec<RawMessage> = Vec::new();
             let mut start = read_start;
             while start < read_end && !stop.load(Ordering::Relaxed) {

@@ -31,7 +31,6 @@ fn float_bag(dir: &Path, topics: &[(&str, &[i64])]) -> PathBuf {
         .iter()
         .map(|(t, _)| {
             w.add_connection(t, "std_msgs/Float64", FLOAT64_MD5, "float64 data\n", None, false)
-                .unwrap()
         })
         .collect();
     // Interleave in time order, as a recorder would.

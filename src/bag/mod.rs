@@ -111,6 +111,27 @@ impl BagSummary {
             .collect()
     }
 
+    /// Number of chunks per compression, in the order first met in the file.
+    pub fn compression_counts(&self) -> Vec<(Compression, usize)> {
+        let mut out: Vec<(Compression, usize)> = Vec::new();
+        for c in &self.chunks {
+            match out.iter_mut().find(|(k, _)| *k == c.compression) {
+                Some((_, n)) => *n += 1,
+                None => out.push((c.compression, 1)),
+            }
+        }
+        out
+    }
+
+    /// Largest declared uncompressed chunk size: what one chunk in memory costs.
+    pub fn largest_chunk(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|c| c.uncompressed_size)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Topic names in first-seen order, without duplicates.
     pub fn topics(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
@@ -160,7 +181,8 @@ pub trait BagSource: Send {
     ) -> Result<(), BagError>;
 
     /// The first and the last message (in `(time, order)` order) of connection `conn`.
-    fn first_and_last(&mut self, conn: usize) -> Result<Option<(RawMessage, RawMessage)>, BagError>;
+    fn first_and_last(&mut self, conn: usize)
+        -> Result<Option<(RawMessage, RawMessage)>, BagError>;
 }
 
 /// Open a bag file, picking the container by its magic bytes.

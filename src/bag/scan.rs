@@ -1,0 +1,587 @@
+//! The timestamp scanner: learns connections, chunks and per-connection counts and time ranges
+//! from the bag's index with positioned reads, without decompressing any chunk.
+//!
+//! Bags without a usable index (a recorder that was killed leaves `index_pos` 0) fall back to a
+//! sequential scan that decompresses one chunk at a time, so memory stays at one chunk either way.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::chunk::{decompress, parse_compression, parse_connection, walk_chunk, ChunkEntry};
+use super::record::{op, BagFile, Header};
+use super::{BagError, BagSummary, ChunkInfo, Compression, Connection, ConnectionStats};
+use crate::Time;
+
+/// The scan result: the public summary plus what the reader needs to find messages.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub summary: BagSummary,
+    /// Bag connection id to index in `summary.connections`.
+    pub conn_index: HashMap<u32, usize>,
+    /// Per connection (indexed like `summary.connections`): index in `summary.chunks` of the
+    /// chunk holding its first and its last message in `(time, order)` order.
+    pub first_chunk: Vec<Option<usize>>,
+    pub last_chunk: Vec<Option<usize>>,
+}
+
+/// Scan the bag at `path`.
+pub fn scan(path: &Path) -> Result<Scan, BagError> {
+    scan_file(&BagFile::open(path)?)
+}
+
+struct BagHeader {
+    index_pos: u64,
+    conn_count: u32,
+    chunk_count: u32,
+    /// Offset of the first record after the bag header.
+    records_pos: u64,
+}
+
+fn read_bag_header(file: &BagFile) -> Result<BagHeader, BagError> {
+    let pos = file.check_magic()?;
+    let rec = file.record_at(pos)?;
+    let h = rec.parse_header(file.path())?;
+    let at = |e: super::record::RecordError| e.at(file.path(), pos + 4);
+    let op_code = h.op().map_err(at)?;
+    if op_code != op::BAG_HEADER {
+        return Err(BagError::NotABag {
+            path: file.path().to_path_buf(),
+            detail: format!("first record has op {op_code:#04x}, expected a bag header (0x03)"),
+        });
+    }
+    Ok(BagHeader {
+        index_pos: h.u64("index_pos").map_err(at)?,
+        conn_count: h.u32("conn_count").map_err(at)?,
+        chunk_count: h.u32("chunk_count").map_err(at)?,
+        records_pos: rec.end(),
+    })
+}
+
+/// Scan an opened bag file.
+pub fn scan_file(file: &BagFile) -> Result<Scan, BagError> {
+    let header = read_bag_header(file)?;
+    let mut b = Builder::new(file);
+    let path = file.path().display();
+    if header.index_pos == 0 {
+        b.warnings.push(format!(
+            "{path}: no index (index_pos is 0, the recording did not finish): read by a \
+             sequential scan"
+        ));
+    } else {
+        match scan_indexed(file, &header) {
+            Ok(scan) => return Ok(scan),
+            Err(e) => {
+                b.warnings.push(format!(
+                    "{path}: index unusable ({e}): read by a sequential scan"
+                ));
+            }
+        }
+    }
+    scan_sequential(file, header.records_pos, b)
+}
+
+/// A message's `(time, chunk pos, offset)` order key and the index of its chunk.
+type Extreme = ((Time, u64, u64), usize);
+
+/// Accumulates the summary; shared by both scan paths so they agree on every figure.
+struct Builder {
+    summary: BagSummary,
+    conn_index: HashMap<u32, usize>,
+    /// Per connection: where its first and last message are.
+    first: Vec<Option<Extreme>>,
+    last: Vec<Option<Extreme>>,
+    warnings: Vec<String>,
+}
+
+impl Builder {
+    fn new(file: &BagFile) -> Self {
+        Builder {
+            summary: BagSummary {
+                path: file.path().to_path_buf(),
+                file_size: file.size(),
+                version: "2.0".to_string(),
+                indexed: true,
+                connections: Vec::new(),
+                stats: Vec::new(),
+                chunks: Vec::new(),
+                warnings: Vec::new(),
+            },
+            conn_index: HashMap::new(),
+            first: Vec::new(),
+            last: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Add a connection unless its id is known already (connection records repeat: once in
+    /// the chunks and once in the index).
+    fn add_connection(&mut self, c: Connection) {
+        if self.conn_index.contains_key(&c.id) {
+            return;
+        }
+        self.conn_index.insert(c.id, self.summary.connections.len());
+        self.summary.connections.push(c);
+        self.summary.stats.push(ConnectionStats::default());
+        self.first.push(None);
+        self.last.push(None);
+    }
+
+    fn add_message(&mut self, conn: usize, time: Time, chunk: usize, chunk_pos: u64, offset: u64) {
+        let s = &mut self.summary.stats[conn];
+        s.count += 1;
+        s.first = Some(s.first.map_or(time, |f| f.min(time)));
+        s.last = Some(s.last.map_or(time, |l| l.max(time)));
+        let key = (time, chunk_pos, offset);
+        if self.first[conn].is_none_or(|(k, _)| key < k) {
+            self.first[conn] = Some((key, chunk));
+        }
+        if self.last[conn].is_none_or(|(k, _)| key > k) {
+            self.last[conn] = Some((key, chunk));
+        }
+    }
+
+    fn finish(mut self, indexed: bool) -> Scan {
+        self.summary.indexed = indexed;
+        self.summary.warnings = self.warnings;
+        Scan {
+            summary: self.summary,
+            conn_index: self.conn_index,
+            first_chunk: self.first.iter().map(|f| f.map(|(_, c)| c)).collect(),
+            last_chunk: self.last.iter().map(|f| f.map(|(_, c)| c)).collect(),
+        }
+    }
+}
+
+struct IndexChunk {
+    chunk_pos: u64,
+    start: Time,
+    end: Time,
+    counts: Vec<(u32, u64)>,
+}
+
+fn scan_indexed(file: &BagFile, header: &BagHeader) -> Result<Scan, BagError> {
+    let path = file.path();
+    if header.index_pos < header.records_pos || header.index_pos >= file.size() {
+        return Err(file.corrupt(
+            header.index_pos,
+            format!("index_pos {} is outside the file", header.index_pos),
+        ));
+    }
+    let mut b = Builder::new(file);
+    let mut infos = Vec::new();
+    let mut pos = header.index_pos;
+    while pos < file.size() {
+        let rec = file.record_at(pos)?;
+        let h = rec.parse_header(path)?;
+        let at = |e: super::record::RecordError| e.at(path, pos);
+        match h.op().map_err(at)? {
+            op::CONNECTION => {
+                let data = file.read_data(&rec)?;
+                b.add_connection(parse_connection(&h, &data).map_err(at)?);
+            }
+            op::CHUNK_INFO => {
+                let count = h.u32("count").map_err(at)? as u64;
+                if rec.data_len != count * 8 {
+                    return Err(file.corrupt(
+                        pos,
+                        format!(
+                            "chunk info lists {count} connections but holds {} bytes",
+                            rec.data_len
+                        ),
+                    ));
+                }
+                let data = file.read_data(&rec)?;
+                let counts = data
+                    .chunks_exact(8)
+                    .map(|c| {
+                        (
+                            u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                            u32::from_le_bytes([c[4], c[5], c[6], c[7]]) as u64,
+                        )
+                    })
+                    .collect();
+                infos.push(IndexChunk {
+                    chunk_pos: h.u64("chunk_pos").map_err(at)?,
+                    start: h.time("start_time").map_err(at)?,
+                    end: h.time("end_time").map_err(at)?,
+                    counts,
+                });
+            }
+            _ => {}
+        }
+        pos = rec.end();
+    }
+    if b.summary.connections.len() < header.conn_count as usize
+        || infos.len() < header.chunk_count as usize
+    {
+        return Err(file.corrupt(
+            header.index_pos,
+            format!(
+                "index holds {} connections and {} chunk infos, the bag header says {} and {}",
+                b.summary.connections.len(),
+                infos.len(),
+                header.conn_count,
+                header.chunk_count
+            ),
+        ));
+    }
+    infos.sort_by_key(|i| i.chunk_pos);
+    for info in infos {
+        read_chunk_index(file, &mut b, info)?;
+    }
+    Ok(b.finish(true))
+}
+
+/// Read one chunk's record header and the index data records after its data.
+fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result<(), BagError> {
+    let path = file.path();
+    let rec = file.record_at(info.chunk_pos)?;
+    let h = rec.parse_header(path)?;
+    let at = |e: super::record::RecordError| e.at(path, info.chunk_pos);
+    if h.op().map_err(at)? != op::CHUNK {
+        return Err(file.corrupt(
+            info.chunk_pos,
+            "chunk info points at a record that is not a chunk",
+        ));
+    }
+    let (compression, size) = chunk_header(file, &h, info.chunk_pos)?;
+    let chunk = b.summary.chunks.len();
+    let mut pos = rec.end();
+    for _ in 0..info.counts.len() {
+        let irec = file.record_at(pos)?;
+        let ih = irec.parse_header(path)?;
+        let at = |e: super::record::RecordError| e.at(path, pos);
+        if ih.op().map_err(at)? != op::INDEX_DATA {
+            return Err(file.corrupt(pos, "expected an index data record after the chunk"));
+        }
+        let ver = ih.u32("ver").map_err(at)?;
+        if ver != 1 {
+            return Err(file.corrupt(pos, format!("index data version {ver}, expected 1")));
+        }
+        let id = ih.u32("conn").map_err(at)?;
+        let count = ih.u32("count").map_err(at)? as u64;
+        if irec.data_len != count * 12 {
+            return Err(file.corrupt(
+                pos,
+                format!(
+                    "index data lists {count} messages but holds {} bytes",
+                    irec.data_len
+                ),
+            ));
+        }
+        let conn = *b
+            .conn_index
+            .get(&id)
+            .ok_or_else(|| file.corrupt(pos, format!("index data for unknown connection {id}")))?;
+        let data = file.read_data(&irec)?;
+        for e in data.chunks_exact(12) {
+            let time =
+                super::record::time_from_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+            let offset = u32::from_le_bytes([e[8], e[9], e[10], e[11]]) as u64;
+            b.add_message(conn, time, chunk, info.chunk_pos, offset);
+        }
+        pos = irec.end();
+    }
+    b.summary.chunks.push(ChunkInfo {
+        pos: info.chunk_pos,
+        data_pos: rec.data_pos,
+        data_len: rec.data_len,
+        compression,
+        uncompressed_size: size,
+        start: info.start,
+        end: info.end,
+        counts: info.counts,
+    });
+    Ok(())
+}
+
+fn chunk_header(file: &BagFile, h: &Header<'_>, pos: u64) -> Result<(Compression, u64), BagError> {
+    let at = |e: super::record::RecordError| e.at(file.path(), pos);
+    let name = h.get("compression").unwrap_or(b"none");
+    let compression = parse_compression(name).ok_or_else(|| {
+        file.corrupt(
+            pos,
+            format!(
+                "unknown chunk compression {:?}",
+                String::from_utf8_lossy(name)
+            ),
+        )
+    })?;
+    Ok((compression, h.u32("size").map_err(at)? as u64))
+}
+
+/// Walk the records from `pos` to the end of the file, decompressing each chunk once.
+fn scan_sequential(file: &BagFile, mut pos: u64, mut b: Builder) -> Result<Scan, BagError> {
+    let path = file.path().display();
+    let mut unknown_conns: Vec<u32> = Vec::new();
+    while pos < file.size() {
+        match sequential_record(file, pos, &mut b, &mut unknown_conns) {
+            Ok(next) => pos = next,
+            Err(e) => {
+                b.warnings.push(format!(
+                    "{path}: truncated or corrupt record at offset {pos} ({e}): stopped after \
+                     the last complete chunk"
+                ));
+                break;
+            }
+        }
+    }
+    if !unknown_conns.is_empty() {
+        b.warnings.push(format!(
+            "{path}: messages on connection ids {unknown_conns:?} with no connection record \
+             were skipped"
+        ));
+    }
+    Ok(b.finish(false))
+}
+
+/// Handle the record at `pos`; returns the offset of the next one.
+fn sequential_record(
+    file: &BagFile,
+    pos: u64,
+    b: &mut Builder,
+    unknown: &mut Vec<u32>,
+) -> Result<u64, BagError> {
+    let path = file.path();
+    let rec = file.record_at(pos)?;
+    let h = rec.parse_header(path)?;
+    let at = |e: super::record::RecordError| e.at(path, pos);
+    match h.op().map_err(at)? {
+        op::CONNECTION => {
+            let data = file.read_data(&rec)?;
+            b.add_connection(parse_connection(&h, &data).map_err(at)?);
+        }
+        op::CHUNK => {
+            let (compression, size) = chunk_header(file, &h, pos)?;
+            let raw = file.read_data(&rec)?;
+            let buf = decompress(compression, &raw, size).map_err(|d| file.corrupt(pos, d))?;
+            drop(raw);
+            // Collect first, apply after: a chunk that fails half way must not count.
+            let mut conns = Vec::new();
+            let mut msgs = Vec::new();
+            walk_chunk(&buf, |e| {
+                match e {
+                    ChunkEntry::Connection(c) => conns.push(c),
+                    ChunkEntry::Message {
+                        conn_id,
+                        time,
+                        offset,
+                        ..
+                    } => msgs.push((conn_id, time, offset as u64)),
+                }
+                Ok(())
+            })
+            .map_err(|e| e.at(path, rec.data_pos))?;
+            for c in conns {
+                b.add_connection(c);
+            }
+            let chunk = b.summary.chunks.len();
+            let mut counts: Vec<(u32, u64)> = Vec::new();
+            let (mut start, mut end) = (Time::MAX, Time::MIN);
+            for (id, time, offset) in msgs {
+                let Some(&conn) = b.conn_index.get(&id) else {
+                    if !unknown.contains(&id) {
+                        unknown.push(id);
+                    }
+                    continue;
+                };
+                b.add_message(conn, time, chunk, pos, offset);
+                match counts.iter_mut().find(|(c, _)| *c == id) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((id, 1)),
+                }
+                start = start.min(time);
+                end = end.max(time);
+            }
+            if counts.is_empty() {
+                (start, end) = (0, 0);
+            }
+            counts.sort_unstable();
+            b.summary.chunks.push(ChunkInfo {
+                pos,
+                data_pos: rec.data_pos,
+                data_len: rec.data_len,
+                compression,
+                uncompressed_size: size,
+                start,
+                end,
+                counts,
+            });
+        }
+        // Index data, chunk infos and a stray bag header carry nothing a sequential scan needs.
+        _ => {}
+    }
+    Ok(rec.end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bag::write::{BagWriter, WriteOptions};
+    use crate::NANOS;
+
+    fn write_bag(path: &Path, compression: Compression, write_index: bool) {
+        let mut w = BagWriter::create(
+            path,
+            WriteOptions {
+                compression,
+                chunk_size: 300,
+                write_index,
+            },
+        )
+        .unwrap();
+        let a = w.add_connection(
+            "/a",
+            "std_msgs/Float64",
+            "fdb28210bfa9d7c91146260178d9a584",
+            "float64 data\n",
+            None,
+            false,
+        );
+        let b = w.add_connection(
+            "/b",
+            "std_msgs/Float64",
+            "fdb28210bfa9d7c91146260178d9a584",
+            "float64 data\n",
+            Some("/node"),
+            true,
+        );
+        for i in 0..40i64 {
+            // /a goes backwards in time inside the bag; /b forwards.
+            w.write(a, 100 * NANOS - i * NANOS / 10, &(i as f64).to_le_bytes())
+                .unwrap();
+            if i % 2 == 0 {
+                w.write(b, 50 * NANOS + i * NANOS, &[i as u8; 8]).unwrap();
+            }
+        }
+        w.finish().unwrap();
+    }
+
+    fn check(scan: &Scan) {
+        let s = &scan.summary;
+        assert_eq!(s.connections.len(), 2);
+        assert_eq!(s.connections[1].callerid.as_deref(), Some("/node"));
+        assert!(s.connections[1].latching);
+        assert_eq!(s.stats[0].count, 40);
+        assert_eq!(s.stats[0].first, Some(100 * NANOS - 39 * NANOS / 10));
+        assert_eq!(s.stats[0].last, Some(100 * NANOS));
+        assert_eq!(s.stats[1].count, 20);
+        assert_eq!(s.stats[1].first, Some(50 * NANOS));
+        assert_eq!(s.stats[1].last, Some(88 * NANOS));
+        assert!(s.chunks.len() > 3, "{} chunks", s.chunks.len());
+        // /a's first message (earliest time) is in the last chunk, its last in the first.
+        assert_eq!(scan.first_chunk[0], Some(s.chunks.len() - 1));
+        assert_eq!(scan.last_chunk[0], Some(0));
+        assert_eq!(scan.first_chunk[1], Some(0));
+        let total: u64 = s
+            .chunks
+            .iter()
+            .flat_map(|c| c.counts.iter().map(|x| x.1))
+            .sum();
+        assert_eq!(total, 60);
+        assert_eq!(s.time_range(), Some((50 * NANOS, 100 * NANOS)));
+    }
+
+    #[test]
+    fn indexed_and_sequential_scans_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        for c in [Compression::None, Compression::Bz2, Compression::Lz4] {
+            let p = dir.path().join(format!("{}.bag", c.as_str()));
+            write_bag(&p, c, true);
+            let indexed = scan(&p).unwrap();
+            assert!(indexed.summary.indexed);
+            assert!(indexed.summary.warnings.is_empty());
+            check(&indexed);
+            assert!(indexed.summary.chunks.iter().all(|ch| ch.compression == c));
+
+            let p2 = dir.path().join(format!("{}_noindex.bag", c.as_str()));
+            write_bag(&p2, c, false);
+            let seq = scan(&p2).unwrap();
+            assert!(!seq.summary.indexed);
+            assert_eq!(seq.summary.warnings.len(), 1, "{:?}", seq.summary.warnings);
+            assert!(seq.summary.warnings[0].contains(&p2.display().to_string()));
+            check(&seq);
+            for (a, b) in indexed.summary.chunks.iter().zip(&seq.summary.chunks) {
+                assert_eq!((a.start, a.end, &a.counts), (b.start, b.end, &b.counts));
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_unindexed_bag_stops_at_last_complete_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("full.bag");
+        write_bag(&p, Compression::Lz4, false);
+        let full = scan(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let last = full.summary.chunks.last().unwrap();
+        // Cut in the middle of the last chunk's data.
+        let cut = last.data_pos + last.data_len / 2;
+        let t = dir.path().join("cut.bag");
+        std::fs::write(&t, &bytes[..cut as usize]).unwrap();
+        let s = scan(&t).unwrap();
+        assert_eq!(s.summary.chunks.len(), full.summary.chunks.len() - 1);
+        let w = s.summary.warnings.join("\n");
+        assert!(w.contains(&format!("offset {}", last.pos)), "{w}");
+        assert_eq!(
+            s.summary.message_count(),
+            full.summary.message_count() - last.counts.iter().map(|c| c.1).sum::<u64>()
+        );
+    }
+
+    #[test]
+    fn truncated_index_falls_back_to_sequential() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("full.bag");
+        write_bag(&p, Compression::None, true);
+        let bytes = std::fs::read(&p).unwrap();
+        let t = dir.path().join("cut.bag");
+        std::fs::write(&t, &bytes[..bytes.len() - 10]).unwrap();
+        let s = scan(&t).unwrap();
+        assert!(!s.summary.indexed);
+        assert!(
+            s.summary.warnings[0].contains("index unusable"),
+            "{:?}",
+            s.summary.warnings
+        );
+        check(&s);
+    }
+
+    #[test]
+    fn not_a_bag() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bag");
+        std::fs::write(&p, b"hello world, not a bag at all").unwrap();
+        assert!(matches!(scan(&p), Err(BagError::NotABag { .. })));
+        std::fs::write(&p, b"#ROSBAG V2.0\n").unwrap();
+        assert!(matches!(
+            scan(&p),
+            Err(BagError::Corrupt { offset: 13, .. })
+        ));
+    }
+
+    #[test]
+    fn real_bags_scan_like_the_inventory() {
+        let root = Path::new("../shared/bags");
+        if !root.exists() {
+            eprintln!("skipping: ../shared/bags is absent");
+            return;
+        }
+        let s = scan(&root.join("rosbagjs/example.bag")).unwrap().summary;
+        assert_eq!(s.message_count(), 8647);
+        assert_eq!(s.connections_on("/tf").len(), 2);
+        let s = scan(&root.join("rosbagjs/no-messages.bag"))
+            .unwrap()
+            .summary;
+        assert_eq!(s.message_count(), 0);
+        assert!(s.chunks.is_empty());
+        let s = scan(&root.join("robot_state_publisher/joint_states_indexed.bag"))
+            .unwrap()
+            .summary;
+        assert_eq!(s.message_count(), 1598);
+        assert_eq!(s.compression_counts(), vec![(Compression::Bz2, 5)]);
+        let s = scan(&root.join("embag/test.bag")).unwrap().summary;
+        assert_eq!(s.message_count(), 15);
+        assert_eq!(s.chunks.len(), 6);
+    }
+}
