@@ -30,12 +30,14 @@ fixtures:
 # environment on first use).
 compat: build
 	rm -rf out/compat && mkdir -p out/compat
-	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/synthetic $(SHARED)/bags/synthetic/ros1_lz4.bag
+	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/synthetic $(SHARED)/bags/synthetic/ros1_lz4.bag $(SHARED)/bags/synthetic/ros1_lz4.bag
+	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/synthetic-append $(SHARED)/bags/synthetic/ros1_lz4.bag
+	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/synthetic-append --append --task "second task" $(SHARED)/bags/synthetic/ros1_lz4.bag
 	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2 $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
 	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2-append $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
 	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2-append --append --task "second task" $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
 	$(BIN) convert -q --config fixtures/teleop.yaml --out out/compat/teleop fixtures/teleop_lz4.bag fixtures/teleop_bz2.bag
-	$(LEROBOT_CHECK) out/compat/synthetic out/compat/pr2 out/compat/pr2-append out/compat/teleop
+	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop
 
 clean:
 	rm -rf out

@@ -6,19 +6,12 @@
 
 use std::path::PathBuf;
 
-use bagstream::bag::Compression;
-use bagstream::synth::{write_teleop_bag, TeleopSpec};
+use bagstream::synth::{write_teleop_bag, TeleopSpec, FIXTURES};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fixtures".into()));
     std::fs::create_dir_all(&dir)?;
-    let files = [
-        ("teleop_none.bag", Compression::None, true),
-        ("teleop_bz2.bag", Compression::Bz2, true),
-        ("teleop_lz4.bag", Compression::Lz4, true),
-        ("teleop_unindexed.bag", Compression::Lz4, false),
-    ];
-    for (name, compression, write_index) in files {
+    for (name, compression, write_index) in FIXTURES {
         let spec = TeleopSpec {
             compression,
             write_index,

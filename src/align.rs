@@ -212,7 +212,13 @@ impl<T: Clone> Aligner<T> {
     }
 
     /// Feed the next sample of the stream and emit every frame it completes.
-    pub fn push<F>(&mut self, source: usize, stamp: Time, value: T, emit: &mut F) -> Result<(), AlignError>
+    pub fn push<F>(
+        &mut self,
+        source: usize,
+        stamp: Time,
+        value: T,
+        emit: &mut F,
+    ) -> Result<(), AlignError>
     where
         F: FnMut(Aligned<'_, T>),
     {
@@ -378,7 +384,9 @@ impl<T: Clone> Aligner<T> {
             .map(|(s, p)| match p {
                 Some(i) => &self.buffers[s][*i].value,
                 // Checked above: a hold without a previous pick drops the frame.
-                None => self.last_pick[s].as_ref().expect("hold has a previous pick"),
+                None => self.last_pick[s]
+                    .as_ref()
+                    .expect("hold has a previous pick"),
             })
             .collect();
         emit(Aligned {
@@ -398,7 +406,10 @@ impl<T: Clone> Aligner<T> {
             .map(|e| e.stamp - t)
             .min_by_key(|dt| dt.abs())
             .map_or_else(String::new, |dt| {
-                format!("; nearest buffered message is {:+.6} s away", dt as f64 / 1e9)
+                format!(
+                    "; nearest buffered message is {:+.6} s away",
+                    dt as f64 / 1e9
+                )
             });
         MissingError {
             label: rule.label.clone(),
@@ -428,10 +439,15 @@ mod tests {
 
     /// Run the aligner over (source, stamp_ms, value) samples in stream order; return
     /// (tick, values) per emitted frame and the report.
-    fn run(grid: Grid, rules: Vec<SourceRule>, samples: &[(usize, i64, i32)]) -> (Vec<(u64, Vec<i32>)>, SyncReport) {
+    fn run(
+        grid: Grid,
+        rules: Vec<SourceRule>,
+        samples: &[(usize, i64, i32)],
+    ) -> (Vec<(u64, Vec<i32>)>, SyncReport) {
         let mut a = Aligner::new(grid, rules);
         let mut out = Vec::new();
-        let mut emit = |f: Aligned<'_, i32>| out.push((f.tick, f.values.iter().map(|v| **v).collect()));
+        let mut emit =
+            |f: Aligned<'_, i32>| out.push((f.tick, f.values.iter().map(|v| **v).collect()));
         for &(s, t, v) in samples {
             a.push(s, t * MS, v, &mut emit).unwrap();
         }
@@ -441,25 +457,60 @@ mod tests {
 
     #[test]
     fn grid_ticks_are_exact_and_need_not_divide_the_rate() {
-        let g = Grid { t0: 1_000, end: 1_000 + NANOS, fps: 3 };
+        let g = Grid {
+            t0: 1_000,
+            end: 1_000 + NANOS,
+            fps: 3,
+        };
         // 10^9/3 = 333333333.33 -> 333333333; 2*10^9/3 = 666666666.67 -> 666666667.
         assert_eq!(g.tick(0), 1_000);
         assert_eq!(g.tick(1), 1_000 + 333_333_333);
         assert_eq!(g.tick(2), 1_000 + 666_666_667);
         assert_eq!(g.tick(3), 1_000 + NANOS);
         assert_eq!(g.len(), 4, "the tick at exactly `end` is included");
-        let g7 = Grid { t0: 0, end: NANOS - 1, fps: 7 };
+        let g7 = Grid {
+            t0: 0,
+            end: NANOS - 1,
+            fps: 7,
+        };
         assert_eq!(g7.len(), 7);
         assert_eq!(g7.tick(1), 142_857_143); // 142857142.857 rounds up
-        assert_eq!(Grid { t0: 5, end: 4, fps: 10 }.len(), 0);
-        assert_eq!(Grid { t0: 5, end: 5, fps: 10 }.len(), 1);
+        assert_eq!(
+            Grid {
+                t0: 5,
+                end: 4,
+                fps: 10
+            }
+            .len(),
+            0
+        );
+        assert_eq!(
+            Grid {
+                t0: 5,
+                end: 5,
+                fps: 10
+            }
+            .len(),
+            1
+        );
     }
 
     #[test]
     fn nearest_picks_the_smallest_distance_and_ties_go_earlier() {
         // 10 fps grid at 0, 100, 200 ms; tolerance 50 ms.
-        let g = Grid { t0: 0, end: 200 * MS, fps: 10 };
-        let samples = [(0, 0, 0), (0, 60, 1), (0, 140, 2), (0, 150, 3), (0, 190, 4), (0, 210, 5)];
+        let g = Grid {
+            t0: 0,
+            end: 200 * MS,
+            fps: 10,
+        };
+        let samples = [
+            (0, 0, 0),
+            (0, 60, 1),
+            (0, 140, 2),
+            (0, 150, 3),
+            (0, 190, 4),
+            (0, 210, 5),
+        ];
         let (frames, r) = run(g, vec![rule(Match::Nearest, 50, OnMissing::Drop)], &samples);
         // t=0 -> 0 (dt 0); t=100 -> 60 (dt 40) beats 140 (dt 40)? tie: earlier wins -> 1;
         // t=200 -> 190 and 210 tie at 10 ms -> earlier, 4.
@@ -471,7 +522,11 @@ mod tests {
 
     #[test]
     fn asof_never_looks_ahead() {
-        let g = Grid { t0: 0, end: 200 * MS, fps: 10 };
+        let g = Grid {
+            t0: 0,
+            end: 200 * MS,
+            fps: 10,
+        };
         let samples = [(0, 0, 0), (0, 99, 1), (0, 101, 2), (0, 200, 3)];
         let (frames, _) = run(g, vec![rule(Match::Asof, 50, OnMissing::Drop)], &samples);
         // t=100 takes 99 (dt 1 ms), not the closer-in-future 101.
@@ -480,12 +535,19 @@ mod tests {
 
     #[test]
     fn tolerance_bounds_are_inclusive_and_misses_drop() {
-        let g = Grid { t0: 0, end: 300 * MS, fps: 10 };
+        let g = Grid {
+            t0: 0,
+            end: 300 * MS,
+            fps: 10,
+        };
         // Tick 100 has 150 at exactly 50 ms: picked. Tick 200 has nothing within 50 ms. Tick 300: 300.
         let samples = [(0, 0, 0), (0, 150, 1), (0, 251, 9), (0, 300, 2)];
         let (frames, r) = run(g, vec![rule(Match::Nearest, 50, OnMissing::Drop)], &samples);
         // Tick 200: 150 is 50 ms away (inclusive) and earlier than 251 (51 ms): picked.
-        assert_eq!(frames, vec![(0, vec![0]), (1, vec![1]), (2, vec![1]), (3, vec![2])]);
+        assert_eq!(
+            frames,
+            vec![(0, vec![0]), (1, vec![1]), (2, vec![1]), (3, vec![2])]
+        );
         let (frames, r2) = run(g, vec![rule(Match::Nearest, 49, OnMissing::Drop)], &samples);
         assert_eq!(frames, vec![(0, vec![0]), (3, vec![2])]);
         assert_eq!((r2.frames, r2.dropped, r2.sources[0].1.drops), (2, 2, 2));
@@ -494,53 +556,112 @@ mod tests {
 
     #[test]
     fn hold_repeats_the_previous_pick_and_drops_until_there_is_one() {
-        let g = Grid { t0: 0, end: 400 * MS, fps: 10 };
+        let g = Grid {
+            t0: 0,
+            end: 400 * MS,
+            fps: 10,
+        };
         // Source 0 every 100 ms; source 1 (hold) only at 100 and 400.
         let samples = [
-            (0, 0, 0), (0, 100, 1), (1, 100, 10), (0, 200, 2), (0, 300, 3), (0, 400, 4), (1, 400, 40),
+            (0, 0, 0),
+            (0, 100, 1),
+            (1, 100, 10),
+            (0, 200, 2),
+            (0, 300, 3),
+            (0, 400, 4),
+            (1, 400, 40),
         ];
-        let rules = vec![rule(Match::Nearest, 20, OnMissing::Drop), rule(Match::Nearest, 20, OnMissing::Hold)];
+        let rules = vec![
+            rule(Match::Nearest, 20, OnMissing::Drop),
+            rule(Match::Nearest, 20, OnMissing::Hold),
+        ];
         let (frames, r) = run(g, rules, &samples);
         assert_eq!(
             frames,
-            vec![(1, vec![1, 10]), (2, vec![2, 10]), (3, vec![3, 10]), (4, vec![4, 40])]
+            vec![
+                (1, vec![1, 10]),
+                (2, vec![2, 10]),
+                (3, vec![3, 10]),
+                (4, vec![4, 40])
+            ]
         );
         let s1 = &r.sources[1].1;
-        assert_eq!((s1.picks, s1.holds, s1.drops), (2, 2, 1), "tick 0 dropped: nothing to hold yet");
+        assert_eq!(
+            (s1.picks, s1.holds, s1.drops),
+            (2, 2, 1),
+            "tick 0 dropped: nothing to hold yet"
+        );
         assert_eq!((r.frames, r.dropped, r.ticks), (4, 1, 5));
     }
 
     #[test]
     fn fail_stops_the_episode_naming_the_tick() {
-        let g = Grid { t0: 0, end: 200 * MS, fps: 10 };
-        let mut a = Aligner::new(g, vec![SourceRule { label: "action <- /cmd data".into(), ..rule(Match::Nearest, 20, OnMissing::Fail) }]);
+        let g = Grid {
+            t0: 0,
+            end: 200 * MS,
+            fps: 10,
+        };
+        let mut a = Aligner::new(
+            g,
+            vec![SourceRule {
+                label: "action <- /cmd data".into(),
+                ..rule(Match::Nearest, 20, OnMissing::Fail)
+            }],
+        );
         let mut emit = |_: Aligned<'_, i32>| {};
         a.push(0, 0, 0, &mut emit).unwrap();
         let err = a.push(0, 190 * MS, 1, &mut emit).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("action <- /cmd data") && text.contains("tick 1"), "{text}");
+        assert!(
+            text.contains("action <- /cmd data") && text.contains("tick 1"),
+            "{text}"
+        );
         assert!(text.contains("0.100000 s"), "{text}");
     }
 
     #[test]
     fn output_does_not_depend_on_when_the_stream_ends_being_fed() {
         // Finalising early (a sample far ahead) or at finish gives the same frames.
-        let g = Grid { t0: 0, end: 100 * MS, fps: 10 };
-        let (a, _) = run(g, vec![rule(Match::Nearest, 50, OnMissing::Drop)], &[(0, 0, 0), (0, 90, 1)]);
-        let (b, _) = run(g, vec![rule(Match::Nearest, 50, OnMissing::Drop)], &[(0, 0, 0), (0, 90, 1), (0, 10_000, 2)]);
+        let g = Grid {
+            t0: 0,
+            end: 100 * MS,
+            fps: 10,
+        };
+        let (a, _) = run(
+            g,
+            vec![rule(Match::Nearest, 50, OnMissing::Drop)],
+            &[(0, 0, 0), (0, 90, 1)],
+        );
+        let (b, _) = run(
+            g,
+            vec![rule(Match::Nearest, 50, OnMissing::Drop)],
+            &[(0, 0, 0), (0, 90, 1), (0, 10_000, 2)],
+        );
         assert_eq!(a, b);
     }
 
     #[test]
     fn header_stamps_out_of_order_within_the_window_are_used() {
         // Stamps 0, 120, 95 in stream order: 95 arrives after 120 but within the reorder window.
-        let g = Grid { t0: 0, end: 100 * MS, fps: 10 };
+        let g = Grid {
+            t0: 0,
+            end: 100 * MS,
+            fps: 10,
+        };
         let mut r = rule(Match::Nearest, 50, OnMissing::Drop);
         r.reorder_window = 100 * MS;
-        let (frames, _) = run(g, vec![r.clone()], &[(0, 0, 0), (0, 120, 1), (0, 95, 2), (0, 400, 3)]);
+        let (frames, _) = run(
+            g,
+            vec![r.clone()],
+            &[(0, 0, 0), (0, 120, 1), (0, 95, 2), (0, 400, 3)],
+        );
         assert_eq!(frames, vec![(0, vec![0]), (1, vec![2])]);
         // Beyond the window: the source passed tick 100 at stamp 400, so a late 99 is not used.
-        let (frames, _) = run(g, vec![r], &[(0, 0, 0), (0, 120, 1), (0, 400, 3), (0, 99, 2)]);
+        let (frames, _) = run(
+            g,
+            vec![r],
+            &[(0, 0, 0), (0, 120, 1), (0, 400, 3), (0, 99, 2)],
+        );
         assert_eq!(frames, vec![(0, vec![0]), (1, vec![1])]);
     }
 }

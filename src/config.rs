@@ -182,8 +182,8 @@ impl Config {
                 other => return Err(format!("feature name {other:?} is not a string")),
             };
             check_feature_name(&key)?;
-            let rf: RawFeature = serde_yaml_ng::from_value(value)
-                .map_err(|e| format!("features.{key}: {e}"))?;
+            let rf: RawFeature =
+                serde_yaml_ng::from_value(value).map_err(|e| format!("features.{key}: {e}"))?;
             if let Some(kind) = &rf.kind {
                 return Err(format!(
                     "features.{key}: type `{kind}`: camera features (video, image) are not supported yet; this version converts numeric fields"
@@ -215,9 +215,7 @@ impl Config {
                         return Err(format!("features.{key}: `sources` is empty"));
                     }
                     // Settings written beside `sources` are defaults for each source.
-                    list.into_iter()
-                        .map(|s| merge(s, &own))
-                        .collect::<Vec<_>>()
+                    list.into_iter().map(|s| merge(s, &own)).collect::<Vec<_>>()
                 }
                 None => vec![own],
             };
@@ -266,15 +264,19 @@ fn parse_fps(v: &serde_yaml_ng::Value) -> std::result::Result<u32, String> {
 }
 
 fn seconds(what: &str, s: f64) -> std::result::Result<Time, String> {
-    if !s.is_finite() || s < 0.0 || s > 1e6 {
-        return Err(format!("{what}: {s} is not a duration in seconds (0 or more)"));
+    if !s.is_finite() || !(0.0..=1e6).contains(&s) {
+        return Err(format!(
+            "{what}: {s} is not a duration in seconds (0 or more)"
+        ));
     }
     Ok((s * NANOS as f64).round() as Time)
 }
 
 fn check_feature_name(key: &str) -> std::result::Result<(), String> {
     if key.is_empty() || key.trim() != key {
-        return Err(format!("feature name {key:?} is empty or has surrounding spaces"));
+        return Err(format!(
+            "feature name {key:?} is empty or has surrounding spaces"
+        ));
     }
     if key.contains('/') || key.contains("..") || key.contains('\\') {
         return Err(format!(
@@ -304,9 +306,7 @@ fn make_source(
     timeline: &Timeline,
     period: f64,
 ) -> std::result::Result<Source, String> {
-    let topic = s
-        .topic
-        .ok_or_else(|| format!("{at}: `topic` is missing"))?;
+    let topic = s.topic.ok_or_else(|| format!("{at}: `topic` is missing"))?;
     let field = s
         .field
         .ok_or_else(|| format!("{at}: `field` is missing (the numeric field to read)"))?;
@@ -398,23 +398,68 @@ features:
     #[test]
     fn rejects_bad_configs_with_a_clear_line() {
         let cases = [
-            ("fps: 0\nfeatures: {a: {topic: /x, field: d}}", "fps: 0 is out of range"),
-            ("fps: -5\nfeatures: {a: {topic: /x, field: d}}", "fps: -5 is out of range"),
-            ("fps: 2.5\nfeatures: {a: {topic: /x, field: d}}", "not a positive integer"),
-            ("fps: 10\nfeatures: {a/b: {topic: /x, field: d}}", "may not contain `/`"),
-            ("fps: 10\nfeatures: {..: {topic: /x, field: d}}", "may not contain"),
-            ("fps: 10\nfeatures: {index: {topic: /x, field: d}}", "reserved"),
-            ("fps: 10\nfeatures: {a: {field: d}}", "features.a: `topic` is missing"),
+            (
+                "fps: 0\nfeatures: {a: {topic: /x, field: d}}",
+                "fps: 0 is out of range",
+            ),
+            (
+                "fps: -5\nfeatures: {a: {topic: /x, field: d}}",
+                "fps: -5 is out of range",
+            ),
+            (
+                "fps: 2.5\nfeatures: {a: {topic: /x, field: d}}",
+                "not a positive integer",
+            ),
+            (
+                "fps: 10\nfeatures: {a/b: {topic: /x, field: d}}",
+                "may not contain `/`",
+            ),
+            (
+                "fps: 10\nfeatures: {..: {topic: /x, field: d}}",
+                "may not contain",
+            ),
+            (
+                "fps: 10\nfeatures: {index: {topic: /x, field: d}}",
+                "reserved",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {field: d}}",
+                "features.a: `topic` is missing",
+            ),
             ("fps: 10\nfeatures: {a: {topic: /x}}", "`field` is missing"),
-            ("fps: 10\nfeatures: {a: {topic: /x, field: d, tolerence: 1}}", "unknown field `tolerence`"),
-            ("fps: 10\nfeatures: {a: {topic: /x, field: d, match: best}}", "unknown variant `best`"),
-            ("fps: 10\nfeatures: {a: {topic: /x, field: d, tolerance: -1}}", "tolerance: -1"),
-            ("fps: 10\nfeatures: {a: {topic: /x, field: d, joints: [j, j]}}", "listed twice"),
-            ("fps: 10\nfeatures: {a: {topic: /x, field: d, type: video}}", "not supported yet"),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, tolerence: 1}}",
+                "unknown field `tolerence`",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, match: best}}",
+                "unknown variant `best`",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, tolerance: -1}}",
+                "tolerance: -1",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, joints: [j, j]}}",
+                "listed twice",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, type: video}}",
+                "not supported yet",
+            ),
             ("fps: 10\nfeatures: {}", "`features` is empty"),
-            ("fps: 10\nfeatures: {a: {sources: []}}", "`sources` is empty"),
-            ("fps: 10\nfeatures: {a: {topic: /x, field: d, sources: [{topic: /y, field: e}]}}", "not both"),
-            ("fps: 10\nfps2: 3\nfeatures: {a: {topic: /x, field: d}}", "unknown field `fps2`"),
+            (
+                "fps: 10\nfeatures: {a: {sources: []}}",
+                "`sources` is empty",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, sources: [{topic: /y, field: e}]}}",
+                "not both",
+            ),
+            (
+                "fps: 10\nfps2: 3\nfeatures: {a: {topic: /x, field: d}}",
+                "unknown field `fps2`",
+            ),
         ];
         for (text, want) in cases {
             let err = Config::parse(text).expect_err(text);

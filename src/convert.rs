@@ -326,8 +326,8 @@ fn plan_source(
     if conns.is_empty() {
         return Err(unknown_topic(bag, bag_name, at, &src.topic));
     }
-    let path = FieldPath::parse(&src.field)
-        .map_err(|e| Error::Usage(format!("{bag_name}: {at}: {e}")))?;
+    let path =
+        FieldPath::parse(&src.field).map_err(|e| Error::Usage(format!("{bag_name}: {at}: {e}")))?;
     let n = bag.summary().connections.len();
     let mut extractors: Vec<Option<Extractor>> = (0..n).map(|_| None).collect();
     let mut stamps: Vec<Option<StampReader>> = (0..n).map(|_| None).collect();
@@ -371,7 +371,8 @@ fn plan_source(
         ))
     };
     let mut values = Vec::new();
-    ex.extract(first_msg.data(), &mut values).map_err(shape_err)?;
+    ex.extract(first_msg.data(), &mut values)
+        .map_err(shape_err)?;
     let names = ex.names(first_msg.data()).map_err(shape_err)?;
     if values.is_empty() {
         return Err(Error::Usage(format!(
@@ -393,12 +394,21 @@ fn plan_source(
         len: values.len(),
         names,
         rule: SourceRule {
-            label: format!("{} <- {} {}", at.trim_start_matches("features."), src.topic, src.field),
+            label: format!(
+                "{} <- {} {}",
+                at.trim_start_matches("features."),
+                src.topic,
+                src.field
+            ),
             matching: src.matching,
             tolerance: src.tolerance,
             on_missing: src.on_missing,
             // Receive times come sorted; only header stamps can run backwards.
-            reorder_window: if src.stamp == Stamp::Header { reorder } else { 0 },
+            reorder_window: if src.stamp == Stamp::Header {
+                reorder
+            } else {
+                0
+            },
         },
         extractors,
         stamps,
@@ -418,8 +428,16 @@ fn first_and_last(
             best = Some(match best {
                 None => (f, l),
                 Some((bf, bl)) => (
-                    if (f.time, f.order) < (bf.time, bf.order) { f } else { bf },
-                    if (l.time, l.order) > (bl.time, bl.order) { l } else { bl },
+                    if (f.time, f.order) < (bf.time, bf.order) {
+                        f
+                    } else {
+                        bf
+                    },
+                    if (l.time, l.order) > (bl.time, bl.order) {
+                        l
+                    } else {
+                        bl
+                    },
                 ),
             });
         }
@@ -439,7 +457,9 @@ fn topic_range(
         return Err(unknown_topic(bag, bag_name, "timeline.main", topic));
     }
     let (f, l) = first_and_last(bag, &conns)?.ok_or_else(|| {
-        Error::Conversion(format!("{bag_name}: timeline.main: topic {topic} has no messages"))
+        Error::Conversion(format!(
+            "{bag_name}: timeline.main: topic {topic} has no messages"
+        ))
     })?;
     if stamp == Stamp::Receive {
         return Ok((f.time, l.time));

@@ -226,7 +226,10 @@ pub fn config_template(path: &Path) -> Result<String> {
     let fps = if fastest >= 30.0 { 30 } else { 10 };
     let mut out = String::new();
     let _ = writeln!(out, "# bagstream config for {}", s.path.display());
-    let _ = writeln!(out, "# Reference: docs/configuration.md. Uncomment and edit the features you want.");
+    let _ = writeln!(
+        out,
+        "# Reference: docs/configuration.md. Uncomment and edit the features you want."
+    );
     let _ = writeln!(out, "fps: {fps}");
     let _ = writeln!(out, "robot_type: unknown");
     let _ = writeln!(out, "task: \"describe the task here\"");
@@ -241,13 +244,21 @@ pub fn config_template(path: &Path) -> Result<String> {
         let fields = Schema::parse(&conn.datatype, &conn.message_definition)
             .map(|schema| schema.numeric_fields())
             .unwrap_or_default();
-        let rate = t.rate().map_or_else(String::new, |r| format!(" @ {r:.1} Hz"));
-        let _ = writeln!(out, "  # {} [{}] {} msgs{rate}", t.topic, t.datatype, t.count);
+        let rate = t
+            .rate()
+            .map_or_else(String::new, |r| format!(" @ {r:.1} Hz"));
+        let _ = writeln!(
+            out,
+            "  # {} [{}] {} msgs{rate}",
+            t.topic, t.datatype, t.count
+        );
         if fields.is_empty() || t.count == 0 {
             continue;
         }
         let key = feature_key(t.topic, t.datatype);
-        let enable = enabled == 0 && t.datatype.ends_with("JointState") && fields.iter().any(|f| f == "position");
+        let enable = enabled == 0
+            && t.datatype.ends_with("JointState")
+            && fields.iter().any(|f| f == "position");
         let prefix = if enable { "" } else { "# " };
         let field = if fields.iter().any(|f| f == "position") {
             "position".to_string()
@@ -256,13 +267,20 @@ pub fn config_template(path: &Path) -> Result<String> {
         };
         let _ = writeln!(out, "  {prefix}{key}:");
         let _ = writeln!(out, "  {prefix}  topic: {}", yaml_str(t.topic));
-        let _ = writeln!(out, "  {prefix}  field: {field}          # numeric fields: {}", fields.join(", "));
+        let _ = writeln!(
+            out,
+            "  {prefix}  field: {field}          # numeric fields: {}",
+            fields.join(", ")
+        );
         if enable {
             enabled += 1;
         }
     }
     if enabled == 0 {
-        let _ = writeln!(out, "  # (no feature enabled: uncomment at least one above)");
+        let _ = writeln!(
+            out,
+            "  # (no feature enabled: uncomment at least one above)"
+        );
     }
     Ok(out)
 }
@@ -274,7 +292,13 @@ fn feature_key(topic: &str, datatype: &str) -> String {
     let clean: String = topic
         .trim_matches('/')
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("observation.{clean}")
 }

@@ -24,7 +24,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print what a bag holds (like `rosbag info`): duration, size, compression, topics.
-    #[command(after_help = "Examples:\n  bagstream inspect run1.bag\n  bagstream inspect run1.bag --json | jq .topics\n  bagstream inspect run1.bag --config-template > run.yaml")]
+    #[command(
+        after_help = "Examples:\n  bagstream inspect run1.bag\n  bagstream inspect run1.bag --json | jq .topics\n  bagstream inspect run1.bag --config-template > run.yaml"
+    )]
     Inspect {
         bag: PathBuf,
         /// Print the same as JSON.
@@ -35,7 +37,9 @@ enum Command {
         config_template: bool,
     },
     /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
-    #[command(after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag")]
+    #[command(
+        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag"
+    )]
     Convert {
         /// The conversion config (YAML); see docs/configuration.md.
         #[arg(long, short)]

@@ -34,7 +34,10 @@ struct Sample {
 }
 
 enum Batch {
-    Samples { samples: Vec<Sample>, bytes: u64 },
+    Samples {
+        samples: Vec<Sample>,
+        bytes: u64,
+    },
     /// The reader got through the whole read range.
     End,
 }
@@ -172,7 +175,11 @@ pub fn run_episode(
                 }
             }
             if aligner.is_done() {
-                return Ok(Some(aligner.finish(&mut emit).map_err(|e| align_error(bag_name, e))?));
+                return Ok(Some(
+                    aligner
+                        .finish(&mut emit)
+                        .map_err(|e| align_error(bag_name, e))?,
+                ));
             }
             Ok(None)
         });

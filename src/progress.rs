@@ -52,9 +52,7 @@ impl Progress {
             let bags = multi.add(ProgressBar::new(bags_total as u64));
             bags.set_style(style("bags   {bar:30} {pos}/{len} {wide_msg}"));
             let frames = multi.add(ProgressBar::new(0));
-            frames.set_style(style(
-                "frames {bar:30} {pos}/{len} {per_sec} eta {eta}",
-            ));
+            frames.set_style(style("frames {bar:30} {pos}/{len} {per_sec} eta {eta}"));
             let bytes = multi.add(ProgressBar::new(0));
             bytes.set_style(style(
                 "bytes  {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -151,11 +149,16 @@ impl Progress {
                 b.bags.inc(1);
                 b.frames.set_position(b.frames.length().unwrap_or(0));
                 b.bytes.set_position(b.bytes.length().unwrap_or(0));
-                b.bags
-                    .println(format!("{bag}: {} frames, {} dropped", report.frames, report.dropped));
+                b.bags.println(format!(
+                    "{bag}: {} frames, {} dropped",
+                    report.frames, report.dropped
+                ));
             }
             Mode::Lines(_) => {
-                eprintln!("{bag}: {} frames, {} dropped", report.frames, report.dropped)
+                eprintln!(
+                    "{bag}: {} frames, {} dropped",
+                    report.frames, report.dropped
+                )
             }
         }
     }

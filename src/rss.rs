@@ -7,7 +7,9 @@ fn status_field(name: &str) -> Option<u64> {
 }
 
 fn parse_status_field(text: &str, name: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(':'))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(':'))?;
     let kb: u64 = line[name.len() + 1..]
         .trim()
         .trim_end_matches("kB")

@@ -394,6 +394,15 @@ impl Default for TeleopSpec {
     }
 }
 
+/// The repository's fixture bags: (file name, compression, indexed). All hold the default
+/// episode; `examples/make_fixtures.rs` writes them and a test checks they are up to date.
+pub const FIXTURES: [(&str, Compression, bool); 4] = [
+    ("teleop_none.bag", Compression::None, true),
+    ("teleop_bz2.bag", Compression::Bz2, true),
+    ("teleop_lz4.bag", Compression::Lz4, true),
+    ("teleop_unindexed.bag", Compression::Lz4, false),
+];
+
 /// Topic names of the teleop episode, in connection order.
 pub const TELEOP_TOPICS: [&str; 4] = ["/joint_states", "/arm_cmd", "/gripper_cmd", "/ee_pose"];
 pub const CAMERA_TOPIC: &str = "/camera/image_raw";

@@ -30,7 +30,14 @@ fn float_bag(dir: &Path, topics: &[(&str, &[i64])]) -> PathBuf {
     let conns: Vec<u32> = topics
         .iter()
         .map(|(t, _)| {
-            w.add_connection(t, "std_msgs/Float64", FLOAT64_MD5, "float64 data\n", None, false)
+            w.add_connection(
+                t,
+                "std_msgs/Float64",
+                FLOAT64_MD5,
+                "float64 data\n",
+                None,
+                false,
+            )
         })
         .collect();
     // Interleave in time order, as a recorder would.
@@ -41,7 +48,8 @@ fn float_bag(dir: &Path, topics: &[(&str, &[i64])]) -> PathBuf {
         .collect();
     all.sort();
     for (t, i) in all {
-        w.write(conns[i], T0 + t * MS, &(t as f64).to_le_bytes()).unwrap();
+        w.write(conns[i], T0 + t * MS, &(t as f64).to_le_bytes())
+            .unwrap();
     }
     w.finish().unwrap();
     path
@@ -96,7 +104,7 @@ fn drop_and_hold_and_the_sync_report() {
     );
     let out = dir.path().join("drop");
     let cfg = "fps: 10\ntask: t\nfeatures:\n  a: {topic: /a, field: data}\n  s: {topic: /sparse, field: data, tolerance: 0.02}\n";
-    let s = convert_with(cfg, &[bag.clone()], &out, 0.05).unwrap();
+    let s = convert_with(cfg, &[&bag], &out, 0.05).unwrap();
     // Ticks 0..500 ms. /sparse within 20 ms: 0 (0), 300 (310), 500 (500); 100, 200, 400 dropped.
     assert_eq!(values(&out, "a"), [[0.], [300.], [500.]]);
     assert_eq!(values(&out, "s"), [[0.], [310.], [500.]]);
@@ -111,7 +119,10 @@ fn drop_and_hold_and_the_sync_report() {
     let out = dir.path().join("hold");
     let cfg = cfg.replace("tolerance: 0.02}", "tolerance: 0.02, on_missing: hold}");
     let s = convert_with(&cfg, &[bag], &out, 0.05).unwrap();
-    assert_eq!(values(&out, "s"), [[0.], [0.], [0.], [310.], [310.], [500.]]);
+    assert_eq!(
+        values(&out, "s"),
+        [[0.], [0.], [0.], [310.], [310.], [500.]]
+    );
     let r = &s.episodes[0].report;
     assert_eq!((r.frames, r.dropped), (6, 0));
     assert_eq!((r.sources[1].1.picks, r.sources[1].1.holds), (3, 3));
@@ -126,7 +137,10 @@ fn drop_and_hold_and_the_sync_report() {
 #[test]
 fn fail_stops_with_the_tick_and_leaves_no_dataset() {
     let dir = tempfile::tempdir().unwrap();
-    let bag = float_bag(dir.path(), &[("/a", &[0, 100, 200, 300]), ("/b", &[0, 100, 300])]);
+    let bag = float_bag(
+        dir.path(),
+        &[("/a", &[0, 100, 200, 300]), ("/b", &[0, 100, 300])],
+    );
     let out = dir.path().join("ds");
     let cfg = "fps: 10\ntask: t\nfeatures:\n  a: {topic: /a, field: data}\n  b: {topic: /b, field: data, on_missing: fail}\n";
     let err = convert_with(cfg, &[bag], &out, 1.0).unwrap_err();
@@ -134,7 +148,10 @@ fn fail_stops_with_the_tick_and_leaves_no_dataset() {
     assert!(msg.contains("/b") && msg.contains("tick 2"), "{msg}");
     assert_eq!(err.exit_code(), 1);
     assert!(!out.exists(), "a failed conversion leaves no dataset");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "only the bag is left: {leftovers:?}");
 }
 
@@ -151,7 +168,7 @@ fn grid_start_end_trims_and_main() {
     // Without main: t0 = latest first = 120, end = earliest last = 420: ticks 120..420.
     let out = dir.path().join("1");
     let cfg = "fps: 10\ntask: t\nfeatures:\n  a: {topic: /a, field: data, tolerance: 0.05}\n  l: {topic: /late, field: data}\n";
-    convert_with(cfg, &[bag.clone()], &out, 1.0).unwrap();
+    convert_with(cfg, &[&bag], &out, 1.0).unwrap();
     // nearest with tolerance 50: 120 -> 100 (dt 20) vs 150 (dt 30): 100.
     assert_eq!(values(&out, "a"), [[100.], [200.], [300.], [400.]]);
     assert_eq!(values(&out, "l"), [[120.], [220.], [320.], [420.]]);
@@ -162,7 +179,7 @@ fn grid_start_end_trims_and_main() {
         "fps: 10\ntask: t\ntimeline: {{main: /a, trim_start: 0.1, trim_end: 0.15}}\n{}",
         &cfg["fps: 10\ntask: t\n".len()..]
     );
-    let s = convert_with(&cfg2, &[bag.clone()], &out, 1.0).unwrap();
+    let s = convert_with(&cfg2, &[&bag], &out, 1.0).unwrap();
     assert_eq!(values(&out, "a"), [[100.], [200.]]);
     assert_eq!(values(&out, "l"), [[120.], [220.]]);
     assert_eq!(s.episodes[0].report.ticks, 2);
@@ -179,7 +196,13 @@ fn fps_need_not_divide_the_source_rate() {
     let times: Vec<i64> = (0..=100).map(|i| i * 10).collect();
     let bag = float_bag(dir.path(), &[("/a", &times)]);
     let out = dir.path().join("ds");
-    convert_with("fps: 7\ntask: t\nfeatures:\n  a: {topic: /a, field: data}\n", &[bag], &out, 0.3).unwrap();
+    convert_with(
+        "fps: 7\ntask: t\nfeatures:\n  a: {topic: /a, field: data}\n",
+        &[bag],
+        &out,
+        0.3,
+    )
+    .unwrap();
     // Tick k at 142.857k ms: the nearest 10 ms message (ties impossible here).
     let want: Vec<Vec<f32>> = (0..=7)
         .map(|k| {

@@ -18,7 +18,13 @@ fn reference() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
-        convert_with(&teleop_config(), &[fixture("teleop_lz4.bag")], &d.path().join("ref"), 10_000.0).unwrap();
+        convert_with(
+            &teleop_config(),
+            &[fixture("teleop_lz4.bag")],
+            &d.path().join("ref"),
+            10_000.0,
+        )
+        .unwrap();
         d
     });
     Box::leak(dir.path().join("ref").into_boxed_path())
@@ -57,7 +63,10 @@ fn real_bag_cases(bags: &Path) -> Vec<(PathBuf, String)> {
             bags.join("robot_state_publisher/joint_states_indexed.bag"),
             std::fs::read_to_string(fixture("shared-joint-states.yaml")).unwrap(),
         ),
-        (bags.join("rosbagjs/example-lz4.bag"), ROSBAGJS_CONFIG.to_string()),
+        (
+            bags.join("rosbagjs/example-lz4.bag"),
+            ROSBAGJS_CONFIG.to_string(),
+        ),
     ]
 }
 
@@ -67,12 +76,12 @@ fn real_bags_do_not_depend_on_chunk_size() {
     for (bag, cfg) in real_bag_cases(&bags) {
         let dir = tempfile::tempdir().unwrap();
         let reference = dir.path().join("ref");
-        if let Err(e) = convert_with(&cfg, &[bag.clone()], &reference, 1e6) {
+        if let Err(e) = convert_with(&cfg, &[&bag], &reference, 1e6) {
             panic!("{}: {e}", bag.display());
         }
         for secs in [0.003, 0.05, 0.25, 1.0, 7.0] {
             let out = dir.path().join(format!("c{secs}"));
-            convert_with(&cfg, &[bag.clone()], &out, secs).unwrap();
+            convert_with(&cfg, &[&bag], &out, secs).unwrap();
             assert_same_dataset(&reference, &out);
         }
     }

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use common::*;
 
 fn bagstream(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bagstream")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &[u8]) -> String {
@@ -25,12 +28,28 @@ fn inspect_prints_what_rosbag_info_prints() {
     let o = bagstream(&["inspect", p(&bag)]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    for want in ["version:     2.0", "duration:", "start:", "end:", "size:", "compression: lz4", "chunks:", "/joint_states", "sensor_msgs/JointState", "@ 100.0 Hz"] {
+    for want in [
+        "version:     2.0",
+        "duration:",
+        "start:",
+        "end:",
+        "size:",
+        "compression: lz4",
+        "chunks:",
+        "/joint_states",
+        "sensor_msgs/JointState",
+        "@ 100.0 Hz",
+    ] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     let o = bagstream(&["inspect", "--json", p(&bag)]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let joint = v["topics"].as_array().unwrap().iter().find(|t| t["topic"] == "/joint_states").unwrap();
+    let joint = v["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic"] == "/joint_states")
+        .unwrap();
     assert_eq!(joint["type"], "sensor_msgs/JointState");
     assert_eq!(joint["messages"], 300);
     assert!((joint["rate_hz"].as_f64().unwrap() - 100.0).abs() < 0.01);
@@ -46,8 +65,21 @@ fn config_template_is_a_config_that_converts() {
     let cfg = dir.path().join("t.yaml");
     std::fs::write(&cfg, &o.stdout).unwrap();
     let out = dir.path().join("ds");
-    let o = bagstream(&["convert", "-q", "--config", p(&cfg), "--out", p(&out), p(&bag)]);
-    assert!(o.status.success(), "{}\n{}", text(&o.stderr), text(&std::fs::read(&cfg).unwrap()));
+    let o = bagstream(&[
+        "convert",
+        "-q",
+        "--config",
+        p(&cfg),
+        "--out",
+        p(&out),
+        p(&bag),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        text(&o.stderr),
+        text(&std::fs::read(&cfg).unwrap())
+    );
 }
 
 #[test]
@@ -55,23 +87,52 @@ fn convert_prints_one_summary_line_and_validate_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
     let o = bagstream(&[
-        "convert", "-q", "--config", p(&fixture("teleop.yaml")), "--out", p(&out),
-        p(&fixture("teleop_lz4.bag")), p(&fixture("teleop_bz2.bag")),
+        "convert",
+        "-q",
+        "--config",
+        p(&fixture("teleop.yaml")),
+        "--out",
+        p(&out),
+        p(&fixture("teleop_lz4.bag")),
+        p(&fixture("teleop_bz2.bag")),
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     let last = stdout.lines().last().unwrap();
     assert!(last.starts_with("episodes 2, frames "), "{last}");
-    assert!(last.contains("frames dropped") && last.contains("peak RSS"), "{last}");
+    assert!(
+        last.contains("frames dropped") && last.contains("peak RSS"),
+        "{last}"
+    );
     let o = bagstream(&["validate", p(&out)]);
     assert!(o.status.success(), "{}", text(&o.stdout));
     // An existing dataset without --append: usage error; with --append: two more episodes.
-    let o = bagstream(&["convert", "-q", "--config", p(&fixture("teleop.yaml")), "--out", p(&out), p(&fixture("teleop_lz4.bag"))]);
+    let o = bagstream(&[
+        "convert",
+        "-q",
+        "--config",
+        p(&fixture("teleop.yaml")),
+        "--out",
+        p(&out),
+        p(&fixture("teleop_lz4.bag")),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("--append"));
-    let o = bagstream(&["convert", "-q", "--append", "--task", "another task", "--config", p(&fixture("teleop.yaml")), "--out", p(&out), p(&fixture("teleop_none.bag"))]);
+    let o = bagstream(&[
+        "convert",
+        "-q",
+        "--append",
+        "--task",
+        "another task",
+        "--config",
+        p(&fixture("teleop.yaml")),
+        "--out",
+        p(&out),
+        p(&fixture("teleop_none.bag")),
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("meta/info.json")).unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("meta/info.json")).unwrap()).unwrap();
     assert_eq!(info["total_episodes"], 3);
     assert_eq!(info["total_tasks"], 2);
     let o = bagstream(&["validate", p(&out)]);
@@ -84,28 +145,69 @@ fn usage_and_config_errors_exit_2_with_one_line() {
     let out = dir.path().join("ds");
     let bag = fixture("teleop_lz4.bag");
     let cases: Vec<(&str, &str)> = vec![
-        ("fps: 10\ntask: t\nfeatures:\n  a: {topic: /nope, field: data}\n", "topic `/nope` is not in the bag; its topics are: "),
-        ("fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: positon}\n", "positon"),
-        ("fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: \"position[3:99]\"}\n", "position"),
-        ("fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: header}\n", "header"),
-        ("fps: 0\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: position}\n", "fps"),
-        ("fps: 10\nfeatures:\n  a: {topic: /joint_states, field: position}\n", "no task"),
-        ("fps: 10\ntask: t\nfeatures:\n  a/b: {topic: /joint_states, field: position}\n", "may not contain `/`"),
+        (
+            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /nope, field: data}\n",
+            "topic `/nope` is not in the bag; its topics are: ",
+        ),
+        (
+            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: positon}\n",
+            "positon",
+        ),
+        (
+            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: \"position[3:99]\"}\n",
+            "position",
+        ),
+        (
+            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: header}\n",
+            "header",
+        ),
+        (
+            "fps: 0\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: position}\n",
+            "fps",
+        ),
+        (
+            "fps: 10\nfeatures:\n  a: {topic: /joint_states, field: position}\n",
+            "no task",
+        ),
+        (
+            "fps: 10\ntask: t\nfeatures:\n  a/b: {topic: /joint_states, field: position}\n",
+            "may not contain `/`",
+        ),
     ];
     for (i, (cfg, want)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("{i}.yaml"));
         std::fs::write(&path, cfg).unwrap();
-        let o = bagstream(&["convert", "-q", "--config", p(&path), "--out", p(&out), p(&bag)]);
+        let o = bagstream(&[
+            "convert",
+            "-q",
+            "--config",
+            p(&path),
+            "--out",
+            p(&out),
+            p(&bag),
+        ]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{cfg}: {err}");
         assert_eq!(err.lines().count(), 1, "{cfg}: {err}");
-        assert!(err.starts_with("bagstream: error: ") && err.contains(want), "{cfg}: {err}");
+        assert!(
+            err.starts_with("bagstream: error: ") && err.contains(want),
+            "{cfg}: {err}"
+        );
         assert!(!out.exists());
     }
     // Command-line misuse is also status 2.
     assert_eq!(bagstream(&["convert", "--out", "x"]).status.code(), Some(2));
     assert_eq!(bagstream(&["frobnicate"]).status.code(), Some(2));
-    let o = bagstream(&["convert", "--config", p(&fixture("teleop.yaml")), "--out", p(&out), "--chunk-secs", "0", p(&bag)]);
+    let o = bagstream(&[
+        "convert",
+        "--config",
+        p(&fixture("teleop.yaml")),
+        "--out",
+        p(&out),
+        "--chunk-secs",
+        "0",
+        p(&bag),
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 

@@ -13,9 +13,14 @@ fn convert_all_same(bags: &[PathBuf], config: &str) {
     let mut outs = Vec::new();
     for (i, bag) in bags.iter().enumerate() {
         let out = dir.path().join(format!("ds{i}"));
-        let s = convert_with(config, &[bag.clone()], &out, 1.0)
+        let s = convert_with(config, &[&bag], &out, 1.0)
             .unwrap_or_else(|e| panic!("{}: {e}", bag.display()));
-        assert!(s.frames() > 5, "{}: only {} frames", bag.display(), s.frames());
+        assert!(
+            s.frames() > 5,
+            "{}: only {} frames",
+            bag.display(),
+            s.frames()
+        );
         outs.push(out);
     }
     for o in &outs[1..] {
@@ -41,7 +46,11 @@ fn shared_list(bags: &Path, names: &[&str]) -> Vec<PathBuf> {
 fn synthetic_ros1_bags_give_identical_datasets_whatever_the_compression() {
     let Some(bags) = shared_bags() else { return };
     let cfg = std::fs::read_to_string(fixture("shared-synthetic.yaml")).unwrap();
-    let rosbags_written = ["synthetic/ros1_none.bag", "synthetic/ros1_bz2.bag", "synthetic/ros1_lz4.bag"];
+    let rosbags_written = [
+        "synthetic/ros1_none.bag",
+        "synthetic/ros1_bz2.bag",
+        "synthetic/ros1_lz4.bag",
+    ];
     convert_all_same(&shared_list(&bags, &rosbags_written), &cfg);
     let ros_written = [
         "synthetic_official/official_none.bag",
@@ -60,19 +69,31 @@ fn the_same_episode_from_two_writers_gives_the_same_frames() {
     let Some(bags) = shared_bags() else { return };
     let cfg = std::fs::read_to_string(fixture("shared-synthetic.yaml"))
         .unwrap()
-        .replace("features:", "timeline: {stamp: header, trim_end: 0.05}\nfeatures:");
+        .replace(
+            "features:",
+            "timeline: {stamp: header, trim_end: 0.05}\nfeatures:",
+        );
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     convert_with(&cfg, &[bags.join("synthetic/ros1_lz4.bag")], &a, 1.0).unwrap();
-    convert_with(&cfg, &[bags.join("synthetic_official/official_lz4_multiframe.bag")], &b, 1.0).unwrap();
+    convert_with(
+        &cfg,
+        &[bags.join("synthetic_official/official_lz4_multiframe.bag")],
+        &b,
+        1.0,
+    )
+    .unwrap();
     // The pose differs in the sources themselves (z is 0.4 in one, 0 in the other), so only
     // the joint columns are compared.
     let (ra, rb) = (read_parquet(&data_file(&a)), read_parquet(&data_file(&b)));
     for col in ["observation.state", "observation.velocity", "timestamp"] {
         assert_eq!(f32_rows(&ra, col), f32_rows(&rb, col), "{col}");
     }
-    assert_eq!(f32_rows(&read_parquet(&data_file(&a)), "observation.state").len(), 19);
+    assert_eq!(
+        f32_rows(&read_parquet(&data_file(&a)), "observation.state").len(),
+        19
+    );
 }
 
 #[test]
@@ -92,16 +113,32 @@ fn pr2_joint_states_with_old_roslib_header() {
     assert_eq!(state["names"].as_array().unwrap().len(), 42);
     assert_eq!(
         info["features"]["observation.arm"]["names"],
-        serde_json::json!(["r_shoulder_pan_joint", "r_shoulder_lift_joint", "r_elbow_flex_joint"])
+        serde_json::json!([
+            "r_shoulder_pan_joint",
+            "r_shoulder_lift_joint",
+            "r_elbow_flex_joint"
+        ])
     );
     // The picked joints equal the same joints' columns of the full state.
     let b = read_parquet(&data_file(&out));
-    let names: Vec<String> = state["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
-    let cols: Vec<usize> = ["r_shoulder_pan_joint", "r_shoulder_lift_joint", "r_elbow_flex_joint"]
+    let names: Vec<String> = state["names"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|j| names.iter().position(|n| n == j).unwrap())
+        .map(|n| n.as_str().unwrap().to_string())
         .collect();
-    for (full, arm) in f32_rows(&b, "observation.state").iter().zip(f32_rows(&b, "observation.arm")) {
+    let cols: Vec<usize> = [
+        "r_shoulder_pan_joint",
+        "r_shoulder_lift_joint",
+        "r_elbow_flex_joint",
+    ]
+    .iter()
+    .map(|j| names.iter().position(|n| n == j).unwrap())
+    .collect();
+    for (full, arm) in f32_rows(&b, "observation.state")
+        .iter()
+        .zip(f32_rows(&b, "observation.arm"))
+    {
         let picked: Vec<f32> = cols.iter().map(|&c| full[c]).collect();
         assert_eq!(picked, arm);
     }
@@ -135,7 +172,12 @@ fn numeric_config(bag: &Path) -> Option<String> {
     let mut topics: Vec<(u64, &str)> = s
         .topics()
         .into_iter()
-        .map(|t| (s.connections_on(t).iter().map(|&c| s.stats[c].count).sum(), t))
+        .map(|t| {
+            (
+                s.connections_on(t).iter().map(|&c| s.stats[c].count).sum(),
+                t,
+            )
+        })
         .filter(|(n, _)| *n >= 2)
         .collect();
     topics.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
@@ -148,10 +190,15 @@ fn numeric_config(bag: &Path) -> Option<String> {
                 let blob = |name: &str| {
                     schema.root().field(name).is_some_and(|(_, f)| {
                         f.arity == Arity::Variable
-                            && matches!(f.ty, FieldType::Primitive(Primitive::Uint8 | Primitive::Int8))
+                            && matches!(
+                                f.ty,
+                                FieldType::Primitive(Primitive::Uint8 | Primitive::Int8)
+                            )
                     })
                 };
-                let Some(f) = schema.numeric_fields().into_iter().find(|f| !blob(f)) else { continue };
+                let Some(f) = schema.numeric_fields().into_iter().find(|f| !blob(f)) else {
+                    continue;
+                };
                 f
             }
         };
@@ -175,8 +222,15 @@ fn every_ros1_bag_converts_or_fails_cleanly() {
     for (i, bag) in ros1_bags(&bags).iter().enumerate() {
         let inspect = Command::new(bin).arg("inspect").arg(bag).output().unwrap();
         let code = inspect.status.code();
-        assert!(matches!(code, Some(0..=2)), "{}: inspect exited {code:?}: {}", bag.display(), String::from_utf8_lossy(&inspect.stderr));
-        let cfg = numeric_config(bag).unwrap_or_else(|| "fps: 10\ntask: any\nfeatures:\n  x: {topic: /none, field: data}\n".into());
+        assert!(
+            matches!(code, Some(0..=2)),
+            "{}: inspect exited {code:?}: {}",
+            bag.display(),
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+        let cfg = numeric_config(bag).unwrap_or_else(|| {
+            "fps: 10\ntask: any\nfeatures:\n  x: {topic: /none, field: data}\n".into()
+        });
         let cfg_path = dir.path().join(format!("c{i}.yaml"));
         std::fs::write(&cfg_path, &cfg).unwrap();
         let out = dir.path().join(format!("ds{i}"));
@@ -195,11 +249,22 @@ fn every_ros1_bag_converts_or_fails_cleanly() {
                 assert!(out.join("meta/info.json").is_file());
             }
             Some(1 | 2) => {
-                let err_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("bagstream: error:")).collect();
+                let err_lines: Vec<&str> = stderr
+                    .lines()
+                    .filter(|l| l.starts_with("bagstream: error:"))
+                    .collect();
                 assert_eq!(err_lines.len(), 1, "{}: {stderr}", bag.display());
-                assert!(!out.exists(), "{}: failed run left {}", bag.display(), out.display());
+                assert!(
+                    !out.exists(),
+                    "{}: failed run left {}",
+                    bag.display(),
+                    out.display()
+                );
             }
-            other => panic!("{}: convert exited {other:?}: {stderr}\nconfig:\n{cfg}", bag.display()),
+            other => panic!(
+                "{}: convert exited {other:?}: {stderr}\nconfig:\n{cfg}",
+                bag.display()
+            ),
         }
         if !run.status.success() {
             eprintln!("{}: {}", bag.display(), stderr.trim());

@@ -23,13 +23,20 @@ pub fn shared_bags() -> Option<PathBuf> {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
-pub fn convert_with(config: &str, bags: &[PathBuf], out: &Path, chunk_secs: f64) -> bagstream::Result<ConvertSummary> {
+pub fn convert_with(
+    config: &str,
+    bags: &[impl AsRef<Path>],
+    out: &Path,
+    chunk_secs: f64,
+) -> bagstream::Result<ConvertSummary> {
     convert(&ConvertOptions {
         config: Config::parse(config).expect("test config parses"),
-        bags: bags.to_vec(),
+        bags: bags.iter().map(|b| b.as_ref().to_path_buf()).collect(),
         out: out.to_path_buf(),
         chunk_secs,
         task: None,
@@ -75,7 +82,12 @@ pub fn assert_same_dataset(a: &Path, b: &Path) {
         b.display()
     );
     for (k, v) in &fa {
-        assert!(v == &fb[k], "{k} differs between {} and {}", a.display(), b.display());
+        assert!(
+            v == &fb[k],
+            "{k} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
     }
 }
 
@@ -94,7 +106,9 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
 pub fn f32_rows(batches: &[RecordBatch], column: &str) -> Vec<Vec<f32>> {
     let mut rows = Vec::new();
     for b in batches {
-        let col = b.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
+        let col = b
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column {column}"));
         if let Some(list) = col.as_any().downcast_ref::<FixedSizeListArray>() {
             for i in 0..list.len() {
                 let v = list.value(i);
