@@ -59,9 +59,9 @@ pub struct SourceRule {
     pub matching: Match,
     pub tolerance: Time,
     pub on_missing: OnMissing,
-    /// How far this source's stamps may run backwards in stream order and still be used:
-    /// 0 for receive stamps (they are in order by construction).
-    pub reorder_window: Time,
+    /// How long after its stamp a message may be received and still be used: 0 for receive
+    /// stamps (the stamp is the receive time), `timeline.max_delay` for header stamps.
+    pub max_delay: Time,
 }
 
 /// A tick where a source with `on_missing: fail` had no message within tolerance.
@@ -141,8 +141,8 @@ impl SyncReport {
 
 struct Entry<T> {
     stamp: Time,
-    /// Largest stamp of this source before this sample in stream order.
-    prefix_max: Option<Time>,
+    /// Receive time: decides which ticks the sample arrived in time for.
+    recv: Time,
     value: T,
 }
 
@@ -165,7 +165,9 @@ pub struct Aligner<T> {
     rules: Vec<SourceRule>,
     next_tick: u64,
     buffers: Vec<VecDeque<Entry<T>>>,
-    running_max: Vec<Option<Time>>,
+    /// Receive time of the latest sample: the stream comes in receive-time order, so no later
+    /// sample was received before it.
+    watermark: Option<Time>,
     last_pick: Vec<Option<T>>,
     stats: Vec<SourceStats>,
     frames: u64,
@@ -176,8 +178,8 @@ pub struct Aligner<T> {
 pub enum AlignError {
     #[error(transparent)]
     Missing(#[from] MissingError),
-    #[error("more than {MAX_BUFFERED} messages wait for alignment: the stamps of {lagging} lag far behind the other sources (a clock jump?); try `stamp: receive`")]
-    Overflow { lagging: String },
+    #[error("more than {MAX_BUFFERED} messages wait for alignment, most of them from {fullest}: its header stamps run far ahead of its receive times (a clock jump?); try `stamp: receive` for it")]
+    Overflow { fullest: String },
 }
 
 impl<T: Clone> Aligner<T> {
@@ -189,7 +191,7 @@ impl<T: Clone> Aligner<T> {
             rules,
             next_tick: 0,
             buffers: (0..n).map(|_| VecDeque::new()).collect(),
-            running_max: vec![None; n],
+            watermark: None,
             last_pick: vec![None; n],
             stats: vec![SourceStats::default(); n],
             frames: 0,
@@ -206,16 +208,23 @@ impl<T: Clone> Aligner<T> {
         self.next_tick
     }
 
+    /// Samples waiting in the buffers.
+    pub fn buffered(&self) -> usize {
+        self.buffers.iter().map(|b| b.len()).sum()
+    }
+
     /// True once every tick of the grid is decided: later samples cannot change anything.
     pub fn is_done(&self) -> bool {
         self.next_tick >= self.n_ticks
     }
 
-    /// Feed the next sample of the stream and emit every frame it completes.
+    /// Feed the next sample of the stream (in receive-time order) and emit every frame it
+    /// completes. `stamp` places it on the timeline, `recv` is its receive time.
     pub fn push<F>(
         &mut self,
         source: usize,
         stamp: Time,
+        recv: Time,
         value: T,
         emit: &mut F,
     ) -> Result<(), AlignError>
@@ -225,22 +234,17 @@ impl<T: Clone> Aligner<T> {
         if self.is_done() {
             return Ok(());
         }
-        let prefix_max = self.running_max[source];
-        self.running_max[source] = Some(prefix_max.map_or(stamp, |m| m.max(stamp)));
+        self.watermark = Some(self.watermark.map_or(recv, |w| w.max(recv)));
         // A sample older than the pending tick's tolerance can never be picked.
         let pending = self.grid.tick(self.next_tick);
         if stamp >= pending - self.rules[source].tolerance {
-            self.buffers[source].push_back(Entry {
-                stamp,
-                prefix_max,
-                value,
-            });
+            self.buffers[source].push_back(Entry { stamp, recv, value });
             let total: usize = self.buffers.iter().map(|b| b.len()).sum();
             if total > MAX_BUFFERED {
-                let lagging = (0..self.rules.len())
-                    .find(|&s| !self.passed(s, pending))
+                let fullest = (0..self.rules.len())
+                    .max_by_key(|&s| self.buffers[s].len())
                     .map_or_else(String::new, |s| self.rules[s].label.clone());
-                return Err(AlignError::Overflow { lagging });
+                return Err(AlignError::Overflow { fullest });
             }
         }
         self.drain(emit)
@@ -270,12 +274,14 @@ impl<T: Clone> Aligner<T> {
         }
     }
 
-    /// Whether no later sample of `source` can be a candidate for a tick at `t`.
+    /// Whether no later sample of `source` can be a candidate for a tick at `t`: every later
+    /// sample is received after `t + tolerance + max_delay`.
     fn passed(&self, source: usize, t: Time) -> bool {
         let rule = &self.rules[source];
         self.ended
-            || self.running_max[source]
-                .is_some_and(|m| m > t + rule.tolerance + rule.reorder_window)
+            || self
+                .watermark
+                .is_some_and(|w| w > t + rule.tolerance + rule.max_delay)
     }
 
     fn drain<F>(&mut self, emit: &mut F) -> Result<(), AlignError>
@@ -302,11 +308,12 @@ impl<T: Clone> Aligner<T> {
     /// The index in `buffers[s]` of the sample source `s` picks for a tick at `t`.
     fn pick(&self, s: usize, t: Time) -> Option<usize> {
         let rule = &self.rules[s];
-        let horizon = t + rule.tolerance + rule.reorder_window;
+        let horizon = t + rule.tolerance + rule.max_delay;
         let mut best: Option<(usize, Time)> = None;
         for (i, e) in self.buffers[s].iter().enumerate() {
-            if e.prefix_max.is_some_and(|m| m > horizon) {
-                // Stream order after the source passed the tick: not seen "in time".
+            if e.recv > horizon {
+                // Received after the source passed the tick: too late for it, whatever the
+                // chunk boundaries.
                 continue;
             }
             let dt = e.stamp - t;
@@ -433,7 +440,7 @@ mod tests {
             matching,
             tolerance: tol_ms * MS,
             on_missing,
-            reorder_window: 0,
+            max_delay: 0,
         }
     }
 
@@ -449,7 +456,7 @@ mod tests {
         let mut emit =
             |f: Aligned<'_, i32>| out.push((f.tick, f.values.iter().map(|v| **v).collect()));
         for &(s, t, v) in samples {
-            a.push(s, t * MS, v, &mut emit).unwrap();
+            a.push(s, t * MS, t * MS, v, &mut emit).unwrap();
         }
         let r = a.finish(&mut emit).unwrap();
         (out, r)
@@ -609,8 +616,8 @@ mod tests {
             }],
         );
         let mut emit = |_: Aligned<'_, i32>| {};
-        a.push(0, 0, 0, &mut emit).unwrap();
-        let err = a.push(0, 190 * MS, 1, &mut emit).unwrap_err();
+        a.push(0, 0, 0, 0, &mut emit).unwrap();
+        let err = a.push(0, 190 * MS, 190 * MS, 1, &mut emit).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("action <- /cmd data") && text.contains("tick 1"),
@@ -640,28 +647,82 @@ mod tests {
         assert_eq!(a, b);
     }
 
+    /// Like `run`, with explicit receive times: (source, stamp_ms, recv_ms, value).
+    fn run_recv(
+        grid: Grid,
+        rules: Vec<SourceRule>,
+        samples: &[(usize, i64, i64, i32)],
+    ) -> Vec<(u64, Vec<i32>)> {
+        let mut a = Aligner::new(grid, rules);
+        let mut out = Vec::new();
+        let mut emit =
+            |f: Aligned<'_, i32>| out.push((f.tick, f.values.iter().map(|v| **v).collect()));
+        for &(s, t, r, v) in samples {
+            a.push(s, t * MS, r * MS, v, &mut emit).unwrap();
+        }
+        a.finish(&mut emit).unwrap();
+        out
+    }
+
     #[test]
-    fn header_stamps_out_of_order_within_the_window_are_used() {
-        // Stamps 0, 120, 95 in stream order: 95 arrives after 120 but within the reorder window.
+    fn header_stamps_are_used_when_received_within_max_delay() {
         let g = Grid {
             t0: 0,
             end: 100 * MS,
             fps: 10,
         };
         let mut r = rule(Match::Nearest, 50, OnMissing::Drop);
-        r.reorder_window = 100 * MS;
-        let (frames, _) = run(
+        r.max_delay = 100 * MS;
+        // Stamp 95 comes after stamp 120 in stream order, received 130: within tick 100's
+        // horizon (100 + 50 + 100 = 250), so it is the nearest.
+        let frames = run_recv(
             g,
             vec![r.clone()],
-            &[(0, 0, 0), (0, 120, 1), (0, 95, 2), (0, 400, 3)],
+            &[
+                (0, 0, 0, 0),
+                (0, 120, 125, 1),
+                (0, 95, 130, 2),
+                (0, 400, 405, 3),
+            ],
         );
         assert_eq!(frames, vec![(0, vec![0]), (1, vec![2])]);
-        // Beyond the window: the source passed tick 100 at stamp 400, so a late 99 is not used.
-        let (frames, _) = run(
+        // Received at 300, past the horizon: too late, whatever the chunking; 120 is picked.
+        let frames = run_recv(
             g,
             vec![r],
-            &[(0, 0, 0), (0, 120, 1), (0, 400, 3), (0, 99, 2)],
+            &[
+                (0, 0, 0, 0),
+                (0, 120, 125, 1),
+                (0, 99, 300, 2),
+                (0, 400, 405, 3),
+            ],
         );
         assert_eq!(frames, vec![(0, vec![0]), (1, vec![1])]);
+    }
+
+    #[test]
+    fn a_silent_source_does_not_make_the_others_pile_up() {
+        // Source 1 publishes once (on change) and holds; source 0 streams at 100 Hz for 100 s.
+        let g = Grid {
+            t0: 0,
+            end: 100_000 * MS,
+            fps: 10,
+        };
+        let rules = vec![
+            rule(Match::Nearest, 50, OnMissing::Drop),
+            rule(Match::Asof, 50, OnMissing::Hold),
+        ];
+        let mut a = Aligner::new(g, rules);
+        let mut frames = 0u64;
+        let mut emit = |_: Aligned<'_, i32>| frames += 1;
+        a.push(1, 0, 0, 7, &mut emit).unwrap();
+        let mut most = 0;
+        for i in 0..10_000i64 {
+            a.push(0, i * 10 * MS, i * 10 * MS, 0, &mut emit).unwrap();
+            most = most.max(a.buffered());
+        }
+        let r = a.finish(&mut emit).unwrap();
+        assert!(most <= 12, "{most} samples buffered at most");
+        assert_eq!((r.frames, r.sources[1].1.holds), (1001, 1000));
     }
 }

@@ -63,7 +63,7 @@ struct RawTimeline {
     trim_start: f64,
     #[serde(default)]
     trim_end: f64,
-    reorder_window: Option<f64>,
+    max_delay: Option<f64>,
 }
 
 /// A source's settings, as written either directly under a feature or in its `sources` list.
@@ -106,7 +106,7 @@ pub struct Timeline {
     pub trim_start: Time,
     pub trim_end: Time,
     /// How far back a header-stamped topic's stamps may go, in bag order, and still be used.
-    pub reorder_window: Time,
+    pub max_delay: Time,
 }
 
 /// One input stream of a feature.
@@ -147,7 +147,11 @@ pub const RESERVED_FEATURES: [&str; 5] = [
     "task_index",
 ];
 
-const DEFAULT_REORDER_WINDOW: f64 = 0.5;
+const DEFAULT_MAX_DELAY: f64 = 0.5;
+
+/// Every message within tolerance of a pending tick is kept in memory: a tolerance of hours
+/// would make memory follow the bag, not the chunk.
+pub const MAX_TOLERANCE_SECS: f64 = 60.0;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
@@ -167,9 +171,9 @@ impl Config {
             stamp: t.stamp,
             trim_start: seconds("timeline.trim_start", t.trim_start)?,
             trim_end: seconds("timeline.trim_end", t.trim_end)?,
-            reorder_window: seconds(
-                "timeline.reorder_window",
-                t.reorder_window.unwrap_or(DEFAULT_REORDER_WINDOW),
+            max_delay: seconds(
+                "timeline.max_delay",
+                t.max_delay.unwrap_or(DEFAULT_MAX_DELAY),
             )?,
         };
         if raw.features.is_empty() {
@@ -313,6 +317,11 @@ fn make_source(
     // Default tolerance: half a frame period, so that with `nearest` every message is usable by
     // exactly one tick.
     let tolerance = match s.tolerance {
+        Some(t) if t > MAX_TOLERANCE_SECS => {
+            return Err(format!(
+                "{at}.tolerance: {t} s is more than {MAX_TOLERANCE_SECS} s; for a topic that publishes only on change use `match: asof` with `on_missing: hold`"
+            ))
+        }
         Some(t) => seconds(&format!("{at}.tolerance"), t)?,
         None => (period / 2.0).round() as Time,
     };
@@ -368,7 +377,7 @@ features:
         assert_eq!(c.robot_type.as_deref(), Some("teleop_arm"));
         assert_eq!(c.timeline.trim_start, 500_000_000);
         assert_eq!(c.timeline.trim_end, 250_000_000);
-        assert_eq!(c.timeline.reorder_window, 500_000_000);
+        assert_eq!(c.timeline.max_delay, 500_000_000);
         let keys: Vec<_> = c.features.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["observation.state", "action"]);
         let state = &c.features[0].sources[0];

@@ -14,6 +14,9 @@ use crate::pipeline;
 use crate::progress::Progress;
 use crate::{rss, Error, Result, Time, NANOS};
 
+/// Windows shorter than this only cost time (each window visits the chunk list).
+pub const MIN_CHUNK_SECS: f64 = 0.001;
+
 /// What `bagstream convert` does, as a library call.
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
@@ -82,8 +85,12 @@ pub struct SourcePlan {
     pub len: usize,
     pub names: Vec<String>,
     pub rule: SourceRule,
+    /// Stamps of the first and last message.
     pub first: Time,
     pub last: Time,
+    /// How far the first message's stamp runs ahead of its receive time (0 for receive
+    /// stamps): header-stamped messages for the first tick may be received that much earlier.
+    pub lead: Time,
 }
 
 /// Everything needed to stream one bag into one episode, found from the index and the first
@@ -130,9 +137,9 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     if opts.bags.is_empty() {
         return Err(Error::Usage("no bag given".into()));
     }
-    if !(opts.chunk_secs.is_finite() && opts.chunk_secs > 0.0 && opts.chunk_secs <= 1e6) {
+    if !(opts.chunk_secs.is_finite() && (MIN_CHUNK_SECS..=1e6).contains(&opts.chunk_secs)) {
         return Err(Error::Usage(format!(
-            "--chunk-secs {}: give a positive number of seconds",
+            "--chunk-secs {}: give a number of seconds from {MIN_CHUNK_SECS} to 1000000",
             opts.chunk_secs
         )));
     }
@@ -146,22 +153,22 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         return Err(Error::Usage("the task text is empty".into()));
     }
 
-    // Plan every bag before writing anything: config errors surface before any work.
-    let mut plans = Vec::new();
+    // Plan every bag before writing anything, so that config errors surface before any work;
+    // keep only the dataset spec, so that open files and indexes do not pile up with the
+    // number of bags (each bag is planned again when its turn comes).
     let mut warnings = Vec::new();
+    let mut spec: Option<(PathBuf, DatasetSpec)> = None;
     for path in &opts.bags {
-        let plan = plan_episode(&opts.config, path)?;
-        warnings.extend(plan.bag.summary().warnings.iter().cloned());
-        if let Some(first) = plans.first() {
-            check_same_features(first, &plan)?;
+        let plan = plan_episode(&opts.config, path, &mut |w| {
+            eprintln!("warning: {w}");
+            warnings.push(w.to_string());
+        })?;
+        match &spec {
+            Some((first, s)) => check_same_features(first, s, path, &plan.spec)?,
+            None => spec = Some((path.clone(), plan.spec.clone())),
         }
-        plans.push(plan);
     }
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
-
-    let spec = plans[0].spec.clone();
+    let (_, spec) = spec.expect("at least one bag");
     let mut writer: Box<dyn DatasetWriter> = Box::new(LeRobotWriter::create(
         &spec,
         &WriterOptions {
@@ -169,10 +176,17 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             append: opts.append,
         },
     )?);
-    let progress = Progress::new(opts.progress, plans.len());
+    let progress = Progress::new(opts.progress, opts.bags.len());
     let mut episodes = Vec::new();
-    for (i, plan) in plans.into_iter().enumerate() {
-        let path = plan.path.clone();
+    for (i, path) in opts.bags.iter().enumerate() {
+        let plan = plan_episode(&opts.config, path, &mut |_| {})?;
+        if plan.spec != spec {
+            return Err(Error::Conversion(format!(
+                "{}: the bag changed while converting",
+                path.display()
+            )));
+        }
+        let path = path.clone();
         progress.start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
         writer.begin_episode(&task)?;
         let report = pipeline::run_episode(plan, chunk, writer.as_mut(), &progress)?;
@@ -205,8 +219,15 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
 }
 
 /// Resolve the config against one bag: topics, connections, extractors, shapes and the grid.
-pub fn plan_episode(config: &Config, path: &Path) -> Result<EpisodePlan> {
+pub fn plan_episode(
+    config: &Config,
+    path: &Path,
+    warn: &mut dyn FnMut(&str),
+) -> Result<EpisodePlan> {
     let mut bag = bag::open(path)?;
+    for w in &bag.summary().warnings {
+        warn(w);
+    }
     let bag_name = path.display().to_string();
     let mut sources = Vec::new();
     for (fi, feature) in config.features.iter().enumerate() {
@@ -218,7 +239,7 @@ pub fn plan_episode(config: &Config, path: &Path) -> Result<EpisodePlan> {
                 fi,
                 &at,
                 src,
-                config.timeline.reorder_window,
+                config.timeline.max_delay,
             )?);
         }
     }
@@ -257,10 +278,11 @@ pub fn plan_episode(config: &Config, path: &Path) -> Result<EpisodePlan> {
     }
     let margin = sources
         .iter()
-        .map(|s| s.rule.tolerance + s.rule.reorder_window)
+        .map(|s| s.rule.tolerance + s.rule.max_delay)
         .max()
         .unwrap_or(0);
     let last_tick = grid.tick(grid.len() - 1);
+    let lead = sources.iter().map(|s| s.lead).max().unwrap_or(0);
 
     let mut features = Vec::new();
     for (fi, feature) in config.features.iter().enumerate() {
@@ -281,7 +303,7 @@ pub fn plan_episode(config: &Config, path: &Path) -> Result<EpisodePlan> {
         bag,
         sources,
         grid,
-        read_start: t0 - margin - 1,
+        read_start: t0 - margin - lead - 1,
         read_end: last_tick + margin + 1,
         spec: DatasetSpec {
             fps: config.fps,
@@ -307,11 +329,21 @@ fn dedup_names(names: Vec<String>) -> Vec<String> {
 }
 
 fn unknown_topic(bag: &dyn BagSource, bag_name: &str, at: &str, topic: &str) -> Error {
-    let topics = bag.summary().topics().join(", ");
-    Error::Usage(format!(
+    let summary = bag.summary();
+    let topics = summary.topics().join(", ");
+    let text = format!(
         "{bag_name}: {at}: topic `{topic}` is not in the bag; its topics are: {}",
         if topics.is_empty() { "(none)" } else { &topics }
-    ))
+    );
+    // In a damaged bag the topic may be in the part that was lost: not the config's fault.
+    if summary.warnings.is_empty() {
+        Error::Usage(text)
+    } else {
+        Error::Conversion(format!(
+            "{text} (the bag is damaged: {})",
+            summary.warnings.join("; ")
+        ))
+    }
 }
 
 fn plan_source(
@@ -320,7 +352,7 @@ fn plan_source(
     feature: usize,
     at: &str,
     src: &crate::config::Source,
-    reorder: Time,
+    max_delay: Time,
 ) -> Result<SourcePlan> {
     let conns = bag.summary().connections_on(&src.topic);
     if conns.is_empty() {
@@ -387,6 +419,7 @@ fn plan_source(
         }
     };
     let (first, last) = (stamp_of(&first_msg)?, stamp_of(&last_msg)?);
+    let lead = (first - first_msg.time).max(0);
     Ok(SourcePlan {
         feature,
         topic: src.topic.clone(),
@@ -403,9 +436,9 @@ fn plan_source(
             matching: src.matching,
             tolerance: src.tolerance,
             on_missing: src.on_missing,
-            // Receive times come sorted; only header stamps can run backwards.
-            reorder_window: if src.stamp == Stamp::Header {
-                reorder
+            // A receive stamp is the receive time: no delay to allow for.
+            max_delay: if src.stamp == Stamp::Header {
+                max_delay
             } else {
                 0
             },
@@ -414,6 +447,7 @@ fn plan_source(
         stamps,
         first,
         last,
+        lead,
     })
 }
 
@@ -481,15 +515,20 @@ fn topic_range(
 }
 
 /// Bags of one dataset must give the same features (shapes and names).
-fn check_same_features(first: &EpisodePlan, other: &EpisodePlan) -> Result<()> {
-    for (a, b) in first.spec.features.iter().zip(&other.spec.features) {
+fn check_same_features(
+    first: &Path,
+    first_spec: &DatasetSpec,
+    other: &Path,
+    other_spec: &DatasetSpec,
+) -> Result<()> {
+    for (a, b) in first_spec.features.iter().zip(&other_spec.features) {
         if a != b {
             return Err(Error::Usage(format!(
                 "{}: feature `{}` is {:?} but in {} it is {:?}; the episodes of one dataset must have the same features",
-                other.path.display(),
+                other.display(),
                 b.key,
                 b.kind,
-                first.path.display(),
+                first.display(),
                 a.kind
             )));
         }

@@ -34,6 +34,12 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Dataset(DatasetError::Refused { .. }) => 2,
+            // A bag named on the command line that is not there is a usage error.
+            Error::Bag(BagError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                2
+            }
             _ => 1,
         }
     }

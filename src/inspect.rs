@@ -49,19 +49,19 @@ fn compression(s: &BagSummary) -> String {
     if s.chunks.is_empty() {
         return "none".into();
     }
-    let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for c in &s.chunks {
-        let k = c.compression.as_str();
-        match kinds.iter_mut().find(|(n, _)| *n == k) {
-            Some((_, n)) => *n += 1,
-            None => kinds.push((k, 1)),
-        }
-    }
-    kinds
+    let kinds: Vec<String> = s
+        .compression_counts()
         .iter()
-        .map(|(k, n)| format!("{k} [{n}/{} chunks]", s.chunks.len()))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|(k, n)| format!("{} [{n}/{} chunks]", k.as_str(), s.chunks.len()))
+        .collect();
+    let packed: u64 = s.chunks.iter().map(|c| c.data_len).sum();
+    let raw: u64 = s.chunks.iter().map(|c| c.uncompressed_size).sum();
+    let ratio = if raw > 0 {
+        100.0 * packed as f64 / raw as f64
+    } else {
+        100.0
+    };
+    format!("{}; {ratio:.1}%", kinds.join(", "))
 }
 
 /// `Jan 02 2024 03:04:05.06 (1704164645.06)`, in UTC.
@@ -81,6 +81,25 @@ fn format_time(t: Time) -> String {
         rem % 3600 / 60,
         rem % 60,
     )
+}
+
+/// `12.3s`, or `2:52s (172s)` past a minute, as `rosbag info` prints it.
+fn format_duration(d: Time) -> String {
+    let secs = d as f64 / NANOS as f64;
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let whole = secs.round() as i64;
+    if whole < 3600 {
+        format!("{}:{:02}s ({whole}s)", whole / 60, whole % 60)
+    } else {
+        format!(
+            "{}:{:02}:{:02}s ({whole}s)",
+            whole / 3600,
+            whole % 3600 / 60,
+            whole % 60
+        )
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
@@ -120,7 +139,7 @@ pub fn summary_text(s: &BagSummary) -> String {
     let _ = writeln!(out, "version:     {}", s.version);
     match s.time_range() {
         Some((start, end)) => {
-            let _ = writeln!(out, "duration:    {:.3}s", (end - start) as f64 / 1e9);
+            let _ = writeln!(out, "duration:    {}", format_duration(end - start));
             let _ = writeln!(out, "start:       {}", format_time(start));
             let _ = writeln!(out, "end:         {}", format_time(end));
         }
@@ -191,13 +210,11 @@ pub fn summary_json(s: &BagSummary) -> serde_json::Value {
             })
         })
         .collect();
-    let mut by_compression = serde_json::Map::new();
-    for c in &s.chunks {
-        let e = by_compression
-            .entry(c.compression.as_str())
-            .or_insert(json!(0));
-        *e = json!(e.as_u64().unwrap_or(0) + 1);
-    }
+    let by_compression: serde_json::Map<String, serde_json::Value> = s
+        .compression_counts()
+        .into_iter()
+        .map(|(k, n)| (k.as_str().to_string(), json!(n)))
+        .collect();
     json!({
         "path": s.path.display().to_string(),
         "version": s.version,
@@ -208,6 +225,8 @@ pub fn summary_json(s: &BagSummary) -> serde_json::Value {
         "end": range.map(|r| r.1 as f64 / 1e9),
         "duration_s": range.map(|r| (r.1 - r.0) as f64 / 1e9),
         "chunks": s.chunks.len(),
+        "compressed_bytes": s.chunks.iter().map(|c| c.data_len).sum::<u64>(),
+        "uncompressed_bytes": s.chunks.iter().map(|c| c.uncompressed_size).sum::<u64>(),
         "compression": by_compression,
         "topics": topics,
         "warnings": s.warnings,
@@ -320,5 +339,8 @@ mod tests {
         );
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(format_duration(2_990_000_000), "3.0s");
+        assert_eq!(format_duration(172_400_000_000), "2:52s (172s)");
+        assert_eq!(format_duration(3_723_000_000_000), "1:02:03s (3723s)");
     }
 }

@@ -30,6 +30,7 @@ const FRAMES_IN_FLIGHT: usize = 64;
 struct Sample {
     source: usize,
     stamp: Time,
+    recv: Time,
     values: Vec<f32>,
 }
 
@@ -74,6 +75,8 @@ pub fn run_episode(
     let rules = sources.iter().map(|s| s.rule.clone()).collect();
     let stop_flag = AtomicBool::new(false);
     let stop = &stop_flag;
+    let writer_gone_flag = AtomicBool::new(false);
+    let writer_gone = &writer_gone_flag;
 
     let (batch_tx, batch_rx) = bounded::<Batch>(WINDOWS_IN_FLIGHT);
     let (frame_tx, frame_rx) = bounded::<Frame>(FRAMES_IN_FLIGHT);
@@ -123,15 +126,22 @@ pub fn run_episode(
                         samples.push(Sample {
                             source: s,
                             stamp,
+                            recv: m.time,
                             values,
                         });
                     }
                 }
+                // Let go of this window's chunks before the next window reads its own.
+                raw.clear();
                 // A closed channel means a later stage stopped; its error is the one reported.
                 if batch_tx.send(Batch::Samples { samples, bytes }).is_err() {
                     return Ok(());
                 }
-                start = end;
+                // Skip stretches without any chunk: they hold no message.
+                start = bag
+                    .summary()
+                    .next_data_time(end)
+                    .map_or(read_end, |t| t.max(end));
             }
             let _ = batch_tx.send(Batch::End);
             Ok(())
@@ -150,17 +160,27 @@ pub fn run_episode(
                 for v in f.values {
                     values.extend_from_slice(v);
                 }
-                closed = frame_tx.send(Frame { values }).is_err();
+                if frame_tx.send(Frame { values }).is_err() {
+                    // The writer hung up (it failed): stop the reader too; the writer's error
+                    // is the one reported.
+                    closed = true;
+                    writer_gone.store(true, Ordering::Relaxed);
+                    stop.store(true, Ordering::Relaxed);
+                }
             };
+
             for batch in batch_rx.iter() {
                 match batch {
                     Batch::Samples { samples, bytes } => {
                         for s in samples {
                             aligner
-                                .push(s.source, s.stamp, s.values, &mut emit)
+                                .push(s.source, s.stamp, s.recv, s.values, &mut emit)
                                 .map_err(|e| align_error(bag_name, e))?;
                         }
                         progress.bytes(bytes);
+                        if writer_gone.load(Ordering::Relaxed) {
+                            return Ok(None);
+                        }
                         if aligner.is_done() {
                             // Every tick is decided: the rest of the range cannot matter.
                             stop.store(true, Ordering::Relaxed);

@@ -44,8 +44,9 @@ proptest! {
 
 #[test]
 fn extreme_chunk_sizes() {
-    // Smaller than one frame period (0.1 s at 10 fps), exactly one, and much longer than the bag.
-    for secs in [0.0005, 0.1, 1e6] {
+    // The smallest window allowed (far below one frame period, 0.1 s at 10 fps), exactly one
+    // period, and much longer than the bag.
+    for secs in [bagstream::convert::MIN_CHUNK_SECS, 0.1, 1e6] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("ds");
         convert_with(&teleop_config(), &[fixture("teleop_lz4.bag")], &out, secs).unwrap();

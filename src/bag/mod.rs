@@ -123,6 +123,16 @@ impl BagSummary {
         out
     }
 
+    /// The earliest receive time at or after `t` that some chunk covers: `t` itself when a
+    /// chunk spans it, else the next chunk's start; None when no chunk ends at or after `t`.
+    pub fn next_data_time(&self, t: Time) -> Option<Time> {
+        self.chunks
+            .iter()
+            .filter(|c| c.end >= t)
+            .map(|c| c.start.max(t))
+            .min()
+    }
+
     /// Largest declared uncompressed chunk size: what one chunk in memory costs.
     pub fn largest_chunk(&self) -> u64 {
         self.chunks

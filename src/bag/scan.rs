@@ -161,7 +161,7 @@ struct IndexChunk {
 
 fn scan_indexed(file: &BagFile, header: &BagHeader) -> Result<Scan, BagError> {
     let path = file.path();
-    if header.index_pos < header.records_pos || header.index_pos >= file.size() {
+    if header.index_pos < header.records_pos || header.index_pos > file.size() {
         return Err(file.corrupt(
             header.index_pos,
             format!("index_pos {} is outside the file", header.index_pos),
