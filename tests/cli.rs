@@ -137,6 +137,32 @@ fn convert_prints_one_summary_line_and_validate_agrees() {
     assert_eq!(info["total_tasks"], 2);
     let o = bagstream(&["validate", p(&out)]);
     assert!(o.status.success(), "{}", text(&o.stdout));
+    // Nothing but the dataset is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["ds"]);
+}
+
+#[test]
+fn temporaries_of_killed_runs_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    // A pid far above any pid_max: that process is gone.
+    let stale = dir.path().join(".ds.bagstream-tmp-2000000000");
+    std::fs::create_dir_all(stale.join("meta")).unwrap();
+    let o = bagstream(&[
+        "convert",
+        "-q",
+        "--config",
+        p(&fixture("teleop.yaml")),
+        "--out",
+        p(&out),
+        p(&fixture("teleop_lz4.bag")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!stale.exists());
 }
 
 #[test]

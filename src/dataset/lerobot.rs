@@ -116,6 +116,7 @@ impl LeRobotWriter {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
+        remove_stale_temporaries(&parent, &name);
         let tmp = parent.join(format!(".{name}.bagstream-tmp-{}", std::process::id()));
         if tmp.exists() {
             // Left by an earlier run of a process with our pid: never a dataset.
@@ -516,19 +517,16 @@ impl DatasetWriter for LeRobotWriter {
         write_json(&self.tmp.join(INFO_PATH), &self.info)?;
 
         if self.append {
-            let aside = self.tmp.with_file_name(format!(
-                ".{}.bagstream-old-{}",
-                self.out.file_name().unwrap_or_default().to_string_lossy(),
-                std::process::id()
-            ));
-            std::fs::rename(&self.out, &aside).map_err(|e| io_err(&self.out, e))?;
-            if let Err(e) = std::fs::rename(&self.tmp, &self.out) {
-                // Put the old dataset back; the new one is dropped with the temp dir.
-                let _ = std::fs::rename(&aside, &self.out);
-                return Err(io_err(&self.out, e));
-            }
+            // One atomic exchange: at every instant `out` is the old or the new dataset.
+            swap_dirs(&self.tmp, &self.out)?;
             self.finished = true;
-            std::fs::remove_dir_all(&aside).map_err(|e| io_err(&aside, e))?;
+            // `tmp` now holds the old dataset; failing to delete it loses nothing.
+            if let Err(e) = std::fs::remove_dir_all(&self.tmp) {
+                eprintln!(
+                    "warning: {}: could not remove the previous dataset: {e}",
+                    self.tmp.display()
+                );
+            }
         } else {
             if self.out.exists() {
                 // Checked empty at create; remove_dir refuses if something appeared since.
@@ -538,6 +536,63 @@ impl DatasetWriter for LeRobotWriter {
             self.finished = true;
         }
         Ok(())
+    }
+}
+
+/// Exchange two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`); where the
+/// filesystem cannot, fall back to two renames with the old one set aside in between.
+fn swap_dirs(new: &Path, out: &Path) -> Result<(), DatasetError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
+    if let (Some(a), Some(b)) = (c(new), c(out)) {
+        // SAFETY: both are valid NUL-terminated paths; the call only reads them.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if !matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(io_err(out, err));
+        }
+    }
+    let aside = new.with_extension("old");
+    std::fs::rename(out, &aside).map_err(|e| io_err(out, e))?;
+    if let Err(e) = std::fs::rename(new, out) {
+        let _ = std::fs::rename(&aside, out);
+        return Err(io_err(out, e));
+    }
+    std::fs::rename(&aside, new).map_err(|e| io_err(&aside, e))
+}
+
+/// Remove `.NAME.bagstream-tmp-PID` directories left by killed runs whose process is gone:
+/// they never hold a finished dataset.
+fn remove_stale_temporaries(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.bagstream-tmp-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.split('.').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
