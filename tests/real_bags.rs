@@ -146,20 +146,10 @@ fn pr2_joint_states_with_old_roslib_header() {
 
 /// Every `*.bag` under `dir`.
 fn ros1_bags(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "bag") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "bag"))
+        .collect()
 }
 
 /// A config naming up to three numeric topics of the bag (the busiest ones, the first

@@ -49,26 +49,36 @@ pub fn convert_with(
 /// paths (the only place where the input's name appears).
 pub fn dataset_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
+    for p in files_under(dir) {
+        let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        let mut bytes = std::fs::read(&p).unwrap();
+        if rel == "meta/sync_report.json" {
+            let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            for ep in v["episodes"].as_array_mut().unwrap() {
+                ep.as_object_mut().unwrap().remove("bag");
+            }
+            bytes = serde_json::to_vec_pretty(&v).unwrap();
+        }
+        out.insert(rel, bytes);
+    }
+    out
+}
+
+/// Every file below `dir`, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-                continue;
+            } else {
+                out.push(p);
             }
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            let mut bytes = std::fs::read(&p).unwrap();
-            if rel == "meta/sync_report.json" {
-                let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                for ep in v["episodes"].as_array_mut().unwrap() {
-                    ep.as_object_mut().unwrap().remove("bag");
-                }
-                bytes = serde_json::to_vec_pretty(&v).unwrap();
-            }
-            out.insert(rel, bytes);
         }
     }
+    out.sort();
     out
 }
 
