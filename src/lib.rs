@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod rss;
 pub mod synth;
+pub mod video;
 
 pub use error::{Error, Result};
 

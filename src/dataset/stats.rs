@@ -339,6 +339,41 @@ impl RunningStats {
     }
 }
 
+/// What one [`RunningStats::update`] gives for a batch in which dimension `j` holds `count`
+/// copies of each `(value, count)` of `columns[j]`, without materialising the batch. Camera
+/// pixels take this path: millions of rows, but only 256 distinct values per channel.
+/// `None` when there are no rows or the dimensions disagree on the number of rows.
+pub fn from_value_counts(columns: &[Vec<(f64, u64)>]) -> Option<FeatureStats> {
+    let total = |col: &Vec<(f64, u64)>| col.iter().map(|(_, c)| *c).sum::<u64>();
+    let rows = total(columns.first()?);
+    if rows == 0 || columns.iter().any(|col| total(col) != rows) {
+        return None;
+    }
+    let mut s = RunningStats::new(columns.len());
+    s.count = rows;
+    for col in columns {
+        let present = || col.iter().filter(|(_, c)| *c > 0);
+        let min = present().map(|(v, _)| *v).fold(f64::INFINITY, f64::min);
+        let max = present().map(|(v, _)| *v).fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = present().map(|(v, c)| v * *c as f64).sum();
+        let sum_sq: f64 = present().map(|(v, c)| v * v * *c as f64).sum();
+        let edges = linspace(min - 1e-10, max + 1e-10);
+        let mut hist = vec![0.0; NUM_BINS];
+        for (v, c) in present() {
+            if let Some(b) = bin_of(&edges, *v) {
+                hist[b] += *c as f64;
+            }
+        }
+        s.mean.push(sum / rows as f64);
+        s.mean_sq.push(sum_sq / rows as f64);
+        s.min.push(min);
+        s.max.push(max);
+        s.hist.push(hist);
+        s.edges.push(edges);
+    }
+    s.finish()
+}
+
 /// [`RunningStats`] fed one row at a time, folding rows in every [`STATS_BATCH_ROWS`].
 #[derive(Debug, Clone)]
 pub struct BatchedStats {
@@ -469,6 +504,40 @@ mod tests {
             again.push([*v]);
         }
         assert_eq!(again.finish().unwrap(), b);
+    }
+
+    #[test]
+    fn value_counts_equal_the_expanded_batch() {
+        // Two dimensions, 7 rows: the same stats as feeding the rows themselves.
+        let a = [3.0, 3.0, 0.0, 255.0, 17.0, 3.0, 0.0];
+        let b = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        let rows: Vec<f64> = a.iter().zip(&b).flat_map(|(x, y)| [*x, *y]).collect();
+        let mut whole = RunningStats::new(2);
+        whole.update(&rows);
+        let counts = |col: &[f64]| -> Vec<(f64, u64)> {
+            let mut v: Vec<(f64, u64)> = Vec::new();
+            for x in col {
+                match v.iter_mut().find(|(y, _)| y == x) {
+                    Some(e) => e.1 += 1,
+                    None => v.push((*x, 1)),
+                }
+            }
+            v
+        };
+        let from_counts = from_value_counts(&[counts(&a), counts(&b)]).unwrap();
+        let whole = whole.finish().unwrap();
+        assert_eq!(from_counts.count, 7);
+        assert_eq!(from_counts.min, whole.min);
+        assert_eq!(from_counts.max, whole.max);
+        for j in 0..2 {
+            assert!((from_counts.mean[j] - whole.mean[j]).abs() < 1e-12);
+            assert!((from_counts.std[j] - whole.std[j]).abs() < 1e-9);
+            for q in 0..5 {
+                assert_eq!(from_counts.quantiles[q][j], whole.quantiles[q][j]);
+            }
+        }
+        assert!(from_value_counts(&[vec![(1.0, 2)], vec![(1.0, 3)]]).is_none());
+        assert!(from_value_counts(&[vec![(1.0, 0)]]).is_none());
     }
 
     #[test]
