@@ -7,6 +7,7 @@
 
 pub mod align;
 pub mod bag;
+pub mod camera;
 pub mod config;
 pub mod convert;
 pub mod dataset;

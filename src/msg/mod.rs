@@ -11,11 +11,13 @@ pub mod path;
 mod testdefs;
 #[cfg(test)]
 mod tests;
+pub mod text;
 mod wire;
 
 pub use decode::{Extractor, StampReader};
 pub use def::Schema;
 pub use path::FieldPath;
+pub use text::StringReader;
 
 /// Errors found before any message is read: bad definition, bad path for this type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! ../shared/bags checked against the independent Python `rosbags` decoder.
 
 use super::testdefs::*;
-use super::{DecodeError, Extractor, FieldPath, MsgError, Schema, StampReader};
+use super::{DecodeError, Extractor, FieldPath, MsgError, Schema, StampReader, StringReader};
 
 /// Little-endian ROS1 serializer for building payloads by hand.
 #[derive(Default)]
@@ -915,5 +915,57 @@ fn extractors_can_move_and_be_shared_across_threads() {
     fn check<T: Send + Sync>() {}
     check::<Extractor>();
     check::<StampReader>();
+    check::<StringReader>();
     check::<Schema>();
+}
+
+#[test]
+fn string_fields_top_level_and_nested() {
+    let s = schema(
+        "test/Img",
+        "Header header\nuint32 height\nstring encoding\nuint8[] data\nstring tail\n===\nMSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n",
+    );
+    let data = W::default()
+        .header(1, 2, 3, "cam")
+        .u32(2)
+        .str("bgr8")
+        .u32(3)
+        .raw(&[1, 2, 3])
+        .str("end")
+        .done();
+    let rd = |p: &str| StringReader::new(&s, &FieldPath::parse(p).unwrap());
+    assert_eq!(rd("encoding").unwrap().read(&data).unwrap(), b"bgr8");
+    assert_eq!(rd("header.frame_id").unwrap().read(&data).unwrap(), b"cam");
+    // Skips a length-prefixed array before it.
+    assert_eq!(rd("tail").unwrap().read(&data).unwrap(), b"end");
+
+    let err = |p: &str| rd(p).unwrap_err().to_string();
+    assert!(
+        err("height").contains("is a uint32, not a string"),
+        "{}",
+        err("height")
+    );
+    assert!(err("data").contains("array"), "{}", err("data"));
+    assert!(err("nope").contains("no field `nope`"), "{}", err("nope"));
+    assert!(
+        err("header.seq").contains("not a string"),
+        "{}",
+        err("header.seq")
+    );
+    assert!(
+        err("encoding.x").contains("has no fields"),
+        "{}",
+        err("encoding.x")
+    );
+
+    // A string length pointing past the end is an error, not a panic.
+    let cut = &data[..4 + 8 + 4 + 3 + 4 + 4 + 2];
+    assert!(matches!(
+        rd("encoding").unwrap().read(cut),
+        Err(DecodeError::Truncated { .. })
+    ));
+    let mut lying = data.clone();
+    let at = 4 + 8 + 4 + 3 + 4;
+    lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(rd("encoding").unwrap().read(&lying).is_err());
 }
