@@ -1,6 +1,6 @@
 # bagstream: `make run` converts the shipped example, `make test` runs every test.
 CARGO ?= cargo
-BIN := target/release/bagstream
+BIN := $(or $(CARGO_TARGET_DIR),target)/release/bagstream
 SHARED ?= ../shared
 LEROBOT_CHECK ?= $(SHARED)/tools/lerobot-check
 
