@@ -50,6 +50,7 @@ pub fn run_episode(
     writer: &mut dyn DatasetWriter,
     progress: &Progress,
 ) -> Result<SyncReport> {
+    let by_conn = plan.sources_by_connection();
     let EpisodePlan {
         path,
         mut bag,
@@ -60,16 +61,6 @@ pub fn run_episode(
         spec,
     } = plan;
     let bag_name = &path.display().to_string();
-    let by_conn: Vec<Vec<usize>> = {
-        let n = bag.summary().connections.len();
-        (0..n)
-            .map(|c| {
-                (0..sources.len())
-                    .filter(|&s| sources[s].extractors[c].is_some())
-                    .collect()
-            })
-            .collect()
-    };
     let wanted: Vec<bool> = by_conn.iter().map(|s| !s.is_empty()).collect();
     let frame_len = spec.vector_len();
     let rules = sources.iter().map(|s| s.rule.clone()).collect();
