@@ -27,24 +27,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ],
     };
-    let mut w = LeRobotWriter::create(
-        &spec,
-        &WriterOptions {
-            out: out.into(),
-            append,
-        },
-    )?;
+    let mut w = LeRobotWriter::create(&spec, &WriterOptions::new(out, append))?;
     let tasks: &[(&str, usize)] = if append {
         [("stack the cubes", 45)].as_slice()
     } else {
         [("pick the cube", 60), ("place the cube", 37)].as_slice()
     };
     for (task, frames) in tasks {
-        w.begin_episode(task)?;
+        w.begin_episode(task, 0)?;
         for i in 0..*frames {
             let t = i as f32 / 30.0;
             w.write_frame(&Frame {
                 values: vec![t.sin(), t.cos(), 0.5 * t, (i % 2) as f32],
+                ..Frame::default()
             })?;
         }
         let s = w.end_episode(serde_json::json!({"frames": frames}))?;

@@ -39,6 +39,28 @@ pub enum OnMissing {
     Fail,
 }
 
+/// How a camera feature is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraOutput {
+    /// Frames go to an MP4 file per camera, encoded by ffmpeg.
+    #[default]
+    Video,
+    /// Frames are stored losslessly as PNG bytes in the data parquet.
+    Image,
+}
+
+/// What makes a feature a camera: the topic is an image topic and its frames are pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Camera {
+    pub output: CameraOutput,
+    /// Output (width, height); frames of any size are resized to it.
+    pub resize: Option<(u32, u32)>,
+}
+
+/// Largest width or height `resize` accepts.
+pub const MAX_RESIZE: u32 = 8192;
+
 /// The file as written; turned into [`Config`] by [`Config::parse`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +116,7 @@ struct RawFeature {
     stamp: Option<Stamp>,
     sources: Option<Vec<RawSource>>,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: Option<CameraOutput>,
     resize: Option<Vec<u32>>,
 }
 
@@ -113,6 +135,7 @@ pub struct Timeline {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
     pub topic: String,
+    /// The numeric field to read; empty for a camera, which reads the whole image message.
     pub field: String,
     pub joints: Option<Vec<String>>,
     pub matching: Match,
@@ -127,6 +150,8 @@ pub struct Source {
 pub struct Feature {
     pub key: String,
     pub sources: Vec<Source>,
+    /// Set for camera features, which have exactly one source.
+    pub camera: Option<Camera>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,16 +213,18 @@ impl Config {
             check_feature_name(&key)?;
             let rf: RawFeature =
                 serde_yaml_ng::from_value(value).map_err(|e| format!("features.{key}: {e}"))?;
-            if let Some(kind) = &rf.kind {
-                return Err(format!(
-                    "features.{key}: type `{kind}`: camera features (video, image) are not supported yet; this version converts numeric fields"
-                ));
-            }
-            if rf.resize.is_some() {
-                return Err(format!(
-                    "features.{key}: `resize` applies to camera features, which are not supported yet"
-                ));
-            }
+            // A feature without `field` reads whole messages: a camera (video unless `type`
+            // says image). Which topics are image topics is checked against the bag.
+            let camera = if rf.kind.is_some() || (rf.field.is_none() && rf.sources.is_none()) {
+                Some(camera_options(&key, &rf)?)
+            } else {
+                if rf.resize.is_some() {
+                    return Err(format!(
+                        "features.{key}: `resize` applies to camera features (`type: video` or `type: image`, no `field`)"
+                    ));
+                }
+                None
+            };
             let own = RawSource {
                 topic: rf.topic,
                 field: rf.field,
@@ -230,9 +257,13 @@ impl Config {
                 } else {
                     format!("features.{key}.sources[{i}]")
                 };
-                sources.push(make_source(&at, s, &timeline, period)?);
+                sources.push(make_source(&at, s, &timeline, period, camera.is_some())?);
             }
-            features.push(Feature { key, sources });
+            features.push(Feature {
+                key,
+                sources,
+                camera,
+            });
         }
         for (i, f) in features.iter().enumerate() {
             if features[..i].iter().any(|g| g.key == f.key) {
@@ -295,6 +326,40 @@ fn check_feature_name(key: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+fn camera_options(key: &str, rf: &RawFeature) -> std::result::Result<Camera, String> {
+    let at = format!("features.{key}");
+    if rf.sources.is_some() {
+        return Err(format!(
+            "{at}: a camera feature reads one topic: give `topic`, not `sources`"
+        ));
+    }
+    if let Some(field) = &rf.field {
+        return Err(format!(
+            "{at}: `field: {field}` with `type`: a camera feature reads the whole image message; remove `field` (or `type` for a numeric feature)"
+        ));
+    }
+    if rf.joints.is_some() {
+        return Err(format!(
+            "{at}: `joints` applies to numeric features, not cameras"
+        ));
+    }
+    let resize = match rf.resize.as_deref() {
+        None => None,
+        Some(&[w, h]) if (1..=MAX_RESIZE).contains(&w) && (1..=MAX_RESIZE).contains(&h) => {
+            Some((w, h))
+        }
+        Some(other) => {
+            return Err(format!(
+                "{at}.resize: {other:?}: give [width, height], each from 1 to {MAX_RESIZE}"
+            ))
+        }
+    };
+    Ok(Camera {
+        output: rf.kind.unwrap_or_default(),
+        resize,
+    })
+}
+
 fn merge(mut s: RawSource, defaults: &RawSource) -> RawSource {
     s.joints = s.joints.or_else(|| defaults.joints.clone());
     s.matching = s.matching.or(defaults.matching);
@@ -309,11 +374,18 @@ fn make_source(
     s: RawSource,
     timeline: &Timeline,
     period: f64,
+    camera: bool,
 ) -> std::result::Result<Source, String> {
     let topic = s.topic.ok_or_else(|| format!("{at}: `topic` is missing"))?;
-    let field = s
-        .field
-        .ok_or_else(|| format!("{at}: `field` is missing (the numeric field to read)"))?;
+    let field = match s.field {
+        Some(f) => f,
+        None if camera => String::new(),
+        None => {
+            return Err(format!(
+                "{at}: `field` is missing (the numeric field to read)"
+            ))
+        }
+    };
     // Default tolerance: half a frame period, so that with `nearest` every message is usable by
     // exactly one tick.
     let tolerance = match s.tolerance {
@@ -405,6 +477,31 @@ features:
     }
 
     #[test]
+    fn a_feature_without_field_is_a_camera() {
+        let c = Config::parse(
+            "fps: 10\nfeatures:\n  cam: {topic: /cam/image_raw, stamp: header}\n  still: {topic: /c2, type: image, resize: [320, 240], on_missing: hold}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.features[0].camera,
+            Some(Camera {
+                output: CameraOutput::Video,
+                resize: None
+            })
+        );
+        assert_eq!(c.features[0].sources[0].field, "");
+        assert_eq!(c.features[0].sources[0].stamp, Stamp::Header);
+        assert_eq!(
+            c.features[1].camera,
+            Some(Camera {
+                output: CameraOutput::Image,
+                resize: Some((320, 240))
+            })
+        );
+        assert_eq!(c.features[1].sources[0].on_missing, OnMissing::Hold);
+    }
+
+    #[test]
     fn rejects_bad_configs_with_a_clear_line() {
         let cases = [
             (
@@ -435,7 +532,6 @@ features:
                 "fps: 10\nfeatures: {a: {field: d}}",
                 "features.a: `topic` is missing",
             ),
-            ("fps: 10\nfeatures: {a: {topic: /x}}", "`field` is missing"),
             (
                 "fps: 10\nfeatures: {a: {topic: /x, field: d, tolerence: 1}}",
                 "unknown field `tolerence`",
@@ -454,7 +550,27 @@ features:
             ),
             (
                 "fps: 10\nfeatures: {a: {topic: /x, field: d, type: video}}",
-                "not supported yet",
+                "remove `field`",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, type: movie}}",
+                "unknown variant `movie`",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, resize: [320]}}",
+                "give [width, height]",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, resize: [0, 240]}}",
+                "give [width, height]",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {topic: /x, field: d, resize: [32, 32]}}",
+                "`resize` applies to camera features",
+            ),
+            (
+                "fps: 10\nfeatures: {a: {type: image, sources: [{topic: /x}]}}",
+                "give `topic`, not `sources`",
             ),
             ("fps: 10\nfeatures: {}", "`features` is empty"),
             (

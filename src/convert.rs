@@ -6,12 +6,14 @@ use std::time::Instant;
 
 use crate::align::{Grid, SourceRule, SyncReport};
 use crate::bag::{self, BagSource, RawMessage};
-use crate::config::{Config, Stamp};
+use crate::camera::{ImageDecoder, RgbImage};
+use crate::config::{CameraOutput, Config, Stamp};
 use crate::dataset::lerobot::LeRobotWriter;
 use crate::dataset::{DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
 use crate::progress::Progress;
+use crate::video::VideoSettings;
 use crate::{rss, Error, Result, Time, NANOS};
 
 /// Windows shorter than this only cost time (each window visits the chunk list).
@@ -30,6 +32,8 @@ pub struct ConvertOptions {
     pub append: bool,
     /// Show progress on stderr.
     pub progress: bool,
+    /// How video features are encoded (default: lerobot's).
+    pub video: VideoSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,19 @@ pub struct EpisodeResult {
     pub bag: PathBuf,
     pub frames: u64,
     pub report: SyncReport,
+    /// One per camera feature: how many of its messages were read and decoded.
+    pub cameras: Vec<CameraCount>,
+}
+
+/// What one camera source cost in an episode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraCount {
+    pub feature: String,
+    pub topic: String,
+    /// Messages of the topic read from the bag (the read range holds a few beyond the grid).
+    pub messages: u64,
+    /// Messages decoded: only those an output frame picks.
+    pub decoded: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +62,9 @@ pub struct ConvertSummary {
     pub seconds: f64,
     /// Peak resident set of this process (VmHWM), in bytes.
     pub peak_rss: Option<u64>,
+    /// The largest peak resident set of one ffmpeg encoder, and how many ran side by side.
+    pub encoder_peak_rss: Option<u64>,
+    pub encoders: usize,
     pub warnings: Vec<String>,
 }
 
@@ -59,7 +79,7 @@ impl ConvertSummary {
 
     /// The one summary line the CLI prints.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "episodes {}, frames {}, frames dropped {}, {:.2} s, peak RSS {}",
             self.episodes.len(),
             self.frames(),
@@ -67,7 +87,39 @@ impl ConvertSummary {
             self.seconds,
             self.peak_rss
                 .map_or_else(|| "unknown".to_string(), rss::format_bytes),
-        )
+        );
+        if self.encoders > 0 {
+            // Separate processes: their memory is not in the converter's peak.
+            line.push_str(&format!(
+                " (+ {} ffmpeg encoder{}, peak RSS {} each)",
+                self.encoders,
+                if self.encoders == 1 { "" } else { "s" },
+                self.encoder_peak_rss
+                    .map_or_else(|| "unknown".to_string(), rss::format_bytes),
+            ));
+        }
+        line
+    }
+}
+
+/// A camera source's decoding, resolved against one bag.
+pub struct CameraPlan {
+    pub output: CameraOutput,
+    /// Per connection index of the bag: the decoder for that connection, when it is on this
+    /// source's topic. Shared by the decode workers.
+    pub decoders: Vec<Option<ImageDecoder>>,
+    /// The size of the topic's first frame.
+    pub first_size: (u32, u32),
+    /// The feature's size: `resize`, or the first frame's.
+    pub size: (u32, u32),
+    /// Frames of another size are resized (set when the config gives `resize`).
+    pub resize: bool,
+}
+
+impl CameraPlan {
+    /// Decode calls so far over all connections.
+    pub fn decoded(&self) -> u64 {
+        self.decoders.iter().flatten().map(|d| d.decoded()).sum()
     }
 }
 
@@ -91,6 +143,8 @@ pub struct SourcePlan {
     /// How far the first message's stamp runs ahead of its receive time (0 for receive
     /// stamps): header-stamped messages for the first tick may be received that much earlier.
     pub lead: Time,
+    /// Set for a camera source, whose messages are kept whole and decoded only when picked.
+    pub camera: Option<CameraPlan>,
 }
 
 /// Everything needed to stream one bag into one episode, found from the index and the first
@@ -113,7 +167,7 @@ impl EpisodePlan {
         (0..n)
             .map(|c| {
                 (0..self.sources.len())
-                    .filter(|&s| self.sources[s].extractors[c].is_some())
+                    .filter(|&s| self.sources[s].reads_connection(c))
                     .collect()
             })
             .collect()
@@ -128,6 +182,15 @@ impl EpisodePlan {
             .filter(|c| c.end >= self.read_start && c.start < self.read_end)
             .map(|c| c.data_len)
             .sum()
+    }
+}
+
+impl SourcePlan {
+    pub fn reads_connection(&self, conn: usize) -> bool {
+        match &self.camera {
+            Some(c) => c.decoders.get(conn).is_some_and(Option::is_some),
+            None => self.extractors.get(conn).is_some_and(Option::is_some),
+        }
     }
 }
 
@@ -169,11 +232,21 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         }
     }
     let (_, spec) = spec.expect("at least one bag");
+    for f in &spec.features {
+        if let FeatureKind::Video { height, width } = f.kind {
+            // Found now, not when the first encoder starts, and with the feature named.
+            opts.video
+                .check_size(width, height)
+                .map_err(|e| Error::Usage(format!("features.{}: {e}", f.key)))?;
+        }
+    }
     let mut writer: Box<dyn DatasetWriter> = Box::new(LeRobotWriter::create(
         &spec,
         &WriterOptions {
             out: opts.out.clone(),
             append: opts.append,
+            video: opts.video.clone(),
+            ffmpeg: None,
         },
     )?);
     let progress = Progress::new(opts.progress, opts.bags.len());
@@ -188,8 +261,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         }
         let path = path.clone();
         progress.start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
-        writer.begin_episode(&task)?;
-        let report = pipeline::run_episode(plan, chunk, writer.as_mut(), &progress)?;
+        writer.begin_episode(&task, plan.grid.len())?;
+        let (report, cameras) = pipeline::run_episode(plan, chunk, writer.as_mut(), &progress)?;
         if report.frames == 0 {
             return Err(Error::Conversion(format!(
                 "{}: no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",
@@ -206,14 +279,17 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             bag: path,
             frames: report.frames,
             report,
+            cameras,
         });
     }
-    writer.finish()?;
+    let written = writer.finish()?;
     progress.done();
     Ok(ConvertSummary {
         episodes,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss: rss::peak_rss(),
+        encoder_peak_rss: written.encoder_peak_rss(),
+        encoders: written.encoders,
         warnings,
     })
 }
@@ -239,6 +315,7 @@ pub fn plan_episode(
                 fi,
                 &at,
                 src,
+                feature.camera.as_ref(),
                 config.timeline.max_delay,
             )?);
         }
@@ -286,6 +363,21 @@ pub fn plan_episode(
 
     let mut features = Vec::new();
     for (fi, feature) in config.features.iter().enumerate() {
+        if let Some(cam) = sources
+            .iter()
+            .find(|s| s.feature == fi)
+            .and_then(|s| s.camera.as_ref())
+        {
+            let (width, height) = cam.size;
+            features.push(FeatureSpec {
+                key: feature.key.clone(),
+                kind: match cam.output {
+                    CameraOutput::Video => FeatureKind::Video { height, width },
+                    CameraOutput::Image => FeatureKind::Image { height, width },
+                },
+            });
+            continue;
+        }
         let names: Vec<String> = sources
             .iter()
             .filter(|s| s.feature == fi)
@@ -352,11 +444,15 @@ fn plan_source(
     feature: usize,
     at: &str,
     src: &crate::config::Source,
+    camera: Option<&crate::config::Camera>,
     max_delay: Time,
 ) -> Result<SourcePlan> {
     let conns = bag.summary().connections_on(&src.topic);
     if conns.is_empty() {
         return Err(unknown_topic(bag, bag_name, at, &src.topic));
+    }
+    if let Some(camera) = camera {
+        return plan_camera(bag, bag_name, feature, at, src, camera, &conns, max_delay);
     }
     let path =
         FieldPath::parse(&src.field).map_err(|e| Error::Usage(format!("{bag_name}: {at}: {e}")))?;
@@ -448,6 +544,112 @@ fn plan_source(
         first,
         last,
         lead,
+        camera: None,
+    })
+}
+
+/// A camera source: decoders instead of extractors, and the frame size from the first
+/// message, which is decoded once here so that an unsupported encoding is found before any
+/// work.
+#[allow(clippy::too_many_arguments)]
+fn plan_camera(
+    bag: &mut dyn BagSource,
+    bag_name: &str,
+    feature: usize,
+    at: &str,
+    src: &crate::config::Source,
+    camera: &crate::config::Camera,
+    conns: &[usize],
+    max_delay: Time,
+) -> Result<SourcePlan> {
+    let n = bag.summary().connections.len();
+    let mut decoders: Vec<Option<ImageDecoder>> = (0..n).map(|_| None).collect();
+    let mut stamps: Vec<Option<StampReader>> = (0..n).map(|_| None).collect();
+    for &c in conns {
+        let conn = &bag.summary().connections[c];
+        let context = |e: &dyn std::fmt::Display| {
+            Error::Usage(format!(
+                "{bag_name}: {at}: topic {} ({}): {e}",
+                src.topic, conn.datatype
+            ))
+        };
+        let schema =
+            Schema::parse(&conn.datatype, &conn.message_definition).map_err(|e| context(&e))?;
+        let decoder = ImageDecoder::new(&conn.datatype, &schema).map_err(|e| match e {
+            crate::camera::CameraError::NotImage(_) => context(&format!(
+                "{e}; a feature without `field` is a camera: give `field:` to read numbers from it"
+            )),
+            e => context(&e),
+        })?;
+        decoders[c] = Some(decoder);
+        if src.stamp == Stamp::Header {
+            stamps[c] = Some(StampReader::new(&schema).map_err(|e| context(&e))?);
+        }
+    }
+    let (first_msg, last_msg) = first_and_last(bag, conns)?.ok_or_else(|| {
+        Error::Conversion(format!(
+            "{bag_name}: {at}: topic {} has no messages",
+            src.topic
+        ))
+    })?;
+    // A decoder of its own, so that the pipeline's decode counts hold only picked messages.
+    let conn = &bag.summary().connections[first_msg.conn];
+    let probe = Schema::parse(&conn.datatype, &conn.message_definition)
+        .ok()
+        .and_then(|schema| ImageDecoder::new(&conn.datatype, &schema).ok())
+        .expect("the connection's decoder was built above");
+    let mut first_image = RgbImage::new();
+    probe
+        .decode(first_msg.data(), &mut first_image)
+        .map_err(|e| {
+            Error::Usage(format!(
+                "{bag_name}: {at}: topic {} in its first message: {e}",
+                src.topic
+            ))
+        })?;
+    let first_size = (first_image.width, first_image.height);
+    let size = camera.resize.unwrap_or(first_size);
+    let stamp_of = |m: &RawMessage| -> Result<Time> {
+        match &stamps[m.conn] {
+            Some(r) => r.read(m.data()).map_err(|e| Error::Decode {
+                bag: bag_name.to_string(),
+                topic: src.topic.clone(),
+                field: "header.stamp".into(),
+                detail: e.to_string(),
+            }),
+            None => Ok(m.time),
+        }
+    };
+    let (first, last) = (stamp_of(&first_msg)?, stamp_of(&last_msg)?);
+    Ok(SourcePlan {
+        feature,
+        topic: src.topic.clone(),
+        field: String::new(),
+        extractors: (0..n).map(|_| None).collect(),
+        stamps,
+        len: 0,
+        names: Vec::new(),
+        rule: SourceRule {
+            label: format!("{} <- {}", at.trim_start_matches("features."), src.topic),
+            matching: src.matching,
+            tolerance: src.tolerance,
+            on_missing: src.on_missing,
+            max_delay: if src.stamp == Stamp::Header {
+                max_delay
+            } else {
+                0
+            },
+        },
+        first,
+        last,
+        lead: (first - first_msg.time).max(0),
+        camera: Some(CameraPlan {
+            output: camera.output,
+            decoders,
+            first_size,
+            size,
+            resize: camera.resize.is_some(),
+        }),
     })
 }
 

@@ -3,6 +3,7 @@
 use crate::bag::BagError;
 use crate::dataset::DatasetError;
 use crate::msg::MsgError;
+use crate::video::VideoError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -34,6 +35,10 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Dataset(DatasetError::Refused { .. }) => 2,
+            // A frame size or codec setting the encoder cannot take, or no ffmpeg to run.
+            Error::Dataset(DatasetError::Video(
+                VideoError::Unsupported(_) | VideoError::NotFound(_),
+            )) => 2,
             // A bag named on the command line that is not there is a usage error.
             Error::Bag(BagError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>

@@ -271,6 +271,16 @@ pub fn config_template(path: &Path) -> Result<String> {
             "  # {} [{}] {} msgs{rate}",
             t.topic, t.datatype, t.count
         );
+        let short = t.datatype.replace("/msg/", "/");
+        if t.count > 0 && (short == "sensor_msgs/Image" || short == "sensor_msgs/CompressedImage") {
+            let _ = writeln!(out, "  # {}:", camera_key(t.topic));
+            let _ = writeln!(out, "  #   topic: {}", yaml_str(t.topic));
+            let _ = writeln!(
+                out,
+                "  #   type: video          # video | image (lossless PNG); optional resize: [width, height]"
+            );
+            continue;
+        }
         if fields.is_empty() || t.count == 0 {
             continue;
         }
@@ -302,6 +312,27 @@ pub fn config_template(path: &Path) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// `/cam_high/image_raw/compressed` -> `observation.images.cam_high`: the first topic segment
+/// names the camera in most drivers' layouts.
+fn camera_key(topic: &str) -> String {
+    let name = topic
+        .trim_matches('/')
+        .split('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("camera");
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("observation.images.{clean}")
 }
 
 fn feature_key(topic: &str, datatype: &str) -> String {
@@ -342,5 +373,18 @@ mod tests {
         assert_eq!(format_duration(2_990_000_000), "3.0s");
         assert_eq!(format_duration(172_400_000_000), "2:52s (172s)");
         assert_eq!(format_duration(3_723_000_000_000), "1:02:03s (3723s)");
+    }
+
+    #[test]
+    fn camera_keys_come_from_the_first_topic_segment() {
+        assert_eq!(
+            camera_key("/cam_high/image_raw/compressed"),
+            "observation.images.cam_high"
+        );
+        assert_eq!(camera_key("/image"), "observation.images.image");
+        assert_eq!(
+            camera_key("/device_0/sensor_1/Color_0/image/data"),
+            "observation.images.device_0"
+        );
     }
 }

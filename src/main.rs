@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions};
+use bagstream::video::{Codec, VideoSettings};
 use bagstream::{inspect, Error};
 
 #[derive(Parser)]
@@ -38,7 +39,7 @@ enum Command {
     },
     /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
     #[command(
-        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag"
+        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
     )]
     Convert {
         /// The conversion config (YAML); see docs/configuration.md.
@@ -59,6 +60,13 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+        /// Video codec of the camera features stored as video: av1 (lerobot's default,
+        /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265).
+        #[arg(long, default_value = "av1", value_parser = ["av1", "h264", "hevc"])]
+        vcodec: String,
+        /// Constant rate factor of the video encoder (lower: better quality, larger files).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=63))]
+        crf: u32,
         /// The bags, one episode each.
         #[arg(required = true)]
         bags: Vec<PathBuf>,
@@ -102,9 +110,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             task,
             append,
             quiet,
+            vcodec,
+            crf,
             bags,
         } => {
             let config = Config::load(&config)?;
+            let codec: Codec = vcodec.parse().map_err(|e| Error::Usage(format!("{e}")))?;
+            if codec != Codec::Av1 && crf > 51 {
+                return Err(Error::Usage(format!("--crf {crf}: {codec} takes 0 to 51")));
+            }
+            let video = VideoSettings {
+                crf,
+                ..VideoSettings::for_codec(codec)
+            };
             let summary = convert(&ConvertOptions {
                 config,
                 bags,
@@ -113,6 +131,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 task,
                 append,
                 progress: !quiet,
+                video,
             })?;
             for e in &summary.episodes {
                 let r = &e.report;
@@ -123,6 +142,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     r.dropped,
                     r.ticks
                 );
+                for c in &e.cameras {
+                    println!(
+                        "  {} <- {}: decoded {} of {} messages read",
+                        c.feature, c.topic, c.decoded, c.messages
+                    );
+                }
                 for (rule, s) in &r.sources {
                     println!(
                         "  {}: picks {}, holds {}, drops {}, |dt| p50 {} p95 {} max {}",

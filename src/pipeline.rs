@@ -1,37 +1,56 @@
 //! The streaming pipeline of one episode, each stage on its own thread:
 //!
 //! ```text
-//! chunk reader --(windows of samples, bounded)--> aligner --(frames, bounded)--> writer
-//!      ^                                                                           |
-//!      +-------- (stop flag)                   aligner <--(frame buffers, recycled)-+
+//! chunk reader --(windows of samples)--> aligner --(frames to decode)--> decode workers (N)
+//!      ^                                    ^                                   |
+//!      +-------- (stop flag)                |              (decoded frames, any order)
+//!                                           |                                   v
+//!                                           +---(frame buffers, recycled)--- writer (in order)
 //! ```
 //!
 //! The reader reads one `--chunk-secs` window at a time and decodes only the configured
-//! fields; the bounded channels make a slow writer hold the reader back, so memory stays at a
-//! few windows whatever the bag's length.
+//! numeric fields; camera messages travel as slices of their chunk and are decoded by the
+//! workers only when a frame picks them. Every channel is bounded, so a slow writer (or
+//! encoder) holds the reader back and memory stays at a few windows and a few frames,
+//! whatever the bag's length. Without cameras the aligner hands frames straight to the writer.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::align::{AlignError, Aligned, Aligner, SyncReport};
 use crate::bag::RawMessage;
-use crate::convert::EpisodePlan;
+use crate::camera::{encode_png, resize_into, RgbImage};
+use crate::config::CameraOutput;
+use crate::convert::{CameraCount, EpisodePlan, SourcePlan};
 use crate::dataset::{DatasetWriter, Frame};
 use crate::progress::Progress;
 use crate::{Error, Result, Time};
 
 /// Windows in flight between reader and aligner.
 const WINDOWS_IN_FLIGHT: usize = 2;
-/// Frames in flight between aligner and writer.
+/// Frames in flight between aligner and writer, at most.
 const FRAMES_IN_FLIGHT: usize = 64;
+/// Bytes of decoded pictures per channel between the aligner and the writer: with large
+/// cameras fewer frames are in flight (at least 2).
+const IMAGE_BYTES_IN_FLIGHT: usize = 12 << 20;
+/// Decode workers at most (fewer on machines with fewer cores).
+const MAX_DECODE_WORKERS: usize = 4;
 
-/// A decoded sample: the values one source takes from one message.
+/// What one source takes from one message: numbers now, or the whole camera message, decoded
+/// later if a frame picks it.
+#[derive(Debug, Clone)]
+enum Value {
+    Numbers(Vec<f32>),
+    Image(RawMessage),
+}
+
 struct Sample {
     source: usize,
     stamp: Time,
     recv: Time,
-    values: Vec<f32>,
+    value: Value,
 }
 
 enum Batch {
@@ -43,14 +62,24 @@ enum Batch {
     End,
 }
 
-/// Stream one planned bag into the writer's current episode; returns the sync report.
+/// An aligned frame whose camera messages (one per camera, in camera order) are not decoded
+/// yet; `frame` holds its values and recycled picture buffers.
+struct Pending {
+    seq: u64,
+    frame: Frame,
+    raws: Vec<RawMessage>,
+}
+
+/// Stream one planned bag into the writer's current episode; returns the sync report and
+/// each camera's read and decode counts.
 pub fn run_episode(
     plan: EpisodePlan,
     chunk: Time,
     writer: &mut dyn DatasetWriter,
     progress: &Progress,
-) -> Result<SyncReport> {
+) -> Result<(SyncReport, Vec<CameraCount>)> {
     let by_conn = plan.sources_by_connection();
+    let feature_keys: Vec<String> = plan.spec.features.iter().map(|f| f.key.clone()).collect();
     let EpisodePlan {
         path,
         mut bag,
@@ -64,19 +93,46 @@ pub fn run_episode(
     let wanted: Vec<bool> = by_conn.iter().map(|s| !s.is_empty()).collect();
     let frame_len = spec.vector_len();
     let rules = sources.iter().map(|s| s.rule.clone()).collect();
+    // Camera sources in feature order, which is `Frame::images` order.
+    let camera_sources: Vec<usize> = (0..sources.len())
+        .filter(|&s| sources[s].camera.is_some())
+        .collect();
+    let cameras = &camera_sources;
+    let image_bytes: usize = cameras
+        .iter()
+        .filter_map(|&s| sources[s].camera.as_ref())
+        .map(|c| c.size.0 as usize * c.size.1 as usize * 3)
+        .sum();
+    let in_flight = if cameras.is_empty() {
+        FRAMES_IN_FLIGHT
+    } else {
+        (IMAGE_BYTES_IN_FLIGHT / image_bytes.max(1)).clamp(2, FRAMES_IN_FLIGHT)
+    };
+    let workers = if cameras.is_empty() {
+        0
+    } else {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, MAX_DECODE_WORKERS)
+    };
+
     let stop_flag = AtomicBool::new(false);
     let stop = &stop_flag;
-    let writer_gone_flag = AtomicBool::new(false);
-    let writer_gone = &writer_gone_flag;
+    let halt_flag = AtomicBool::new(false);
+    // Set when a later stage (a worker or the writer) failed or went away.
+    let halted = &halt_flag;
+    let sources = &sources;
 
     let (batch_tx, batch_rx) = bounded::<Batch>(WINDOWS_IN_FLIGHT);
-    let (frame_tx, frame_rx) = bounded::<Frame>(FRAMES_IN_FLIGHT);
-    let (recycle_tx, recycle_rx) = bounded::<Vec<f32>>(FRAMES_IN_FLIGHT + 2);
+    let (work_tx, work_rx) = bounded::<Pending>(in_flight);
+    let (done_tx, done_rx) = bounded::<(u64, Frame)>(in_flight);
+    let (recycle_tx, recycle_rx) = bounded::<Frame>(in_flight + workers + 2);
 
     std::thread::scope(|scope| {
-        let reader = scope.spawn(|| -> Result<()> {
+        let reader = scope.spawn(|| -> Result<Vec<u64>> {
             // Owned here, so that the channel closes however this thread ends.
             let batch_tx = batch_tx;
+            let mut counts = vec![0u64; sources.len()];
             let mut raw: Vec<RawMessage> = Vec::new();
             let mut start = read_start;
             while start < read_end && !stop.load(Ordering::Relaxed) {
@@ -87,46 +143,16 @@ pub fn run_episode(
                 let mut samples = Vec::with_capacity(raw.len());
                 for m in &raw {
                     for &s in &by_conn[m.conn] {
-                        let src = &sources[s];
-                        let decode_err = |e: crate::msg::DecodeError| Error::Decode {
-                            bag: bag_name.to_string(),
-                            topic: src.topic.clone(),
-                            field: src.field.clone(),
-                            detail: format!("message at {:.9} s: {e}", m.time as f64 / 1e9),
-                        };
-                        let ex = src.extractors[m.conn].as_ref().expect("wanted connection");
-                        let mut values = Vec::with_capacity(src.len);
-                        ex.extract(m.data(), &mut values).map_err(decode_err)?;
-                        if values.len() != src.len {
-                            return Err(Error::Decode {
-                                bag: bag_name.to_string(),
-                                topic: src.topic.clone(),
-                                field: src.field.clone(),
-                                detail: format!(
-                                    "message at {:.9} s has {} values but the first message had {}",
-                                    m.time as f64 / 1e9,
-                                    values.len(),
-                                    src.len
-                                ),
-                            });
-                        }
-                        let stamp = match &src.stamps[m.conn] {
-                            Some(r) => r.read(m.data()).map_err(decode_err)?,
-                            None => m.time,
-                        };
-                        samples.push(Sample {
-                            source: s,
-                            stamp,
-                            recv: m.time,
-                            values,
-                        });
+                        counts[s] += 1;
+                        samples.push(sample(bag_name, s, &sources[s], m)?);
                     }
                 }
-                // Let go of this window's chunks before the next window reads its own.
+                // Let go of this window's chunks before the next window reads its own (camera
+                // samples keep theirs until the aligner is done with them).
                 raw.clear();
                 // A closed channel means a later stage stopped; its error is the one reported.
                 if batch_tx.send(Batch::Samples { samples, bytes }).is_err() {
-                    return Ok(());
+                    return Ok(counts);
                 }
                 // Skip stretches without any chunk: they hold no message.
                 start = bag
@@ -135,27 +161,47 @@ pub fn run_episode(
                     .map_or(read_end, |t| t.max(end));
             }
             let _ = batch_tx.send(Batch::End);
-            Ok(())
+            Ok(counts)
         });
 
+        let aligner_done = done_tx.clone();
+        let aligner_recycled = recycle_rx.clone();
         let aligner = scope.spawn(move || -> Result<Option<SyncReport>> {
-            let mut aligner: Aligner<Vec<f32>> = Aligner::new(grid, rules);
+            let (work_tx, done_tx, recycle_rx) = (work_tx, aligner_done, aligner_recycled);
+            let mut aligner: Aligner<Value> = Aligner::new(grid, rules);
             let mut closed = false;
-            let mut emit = |f: Aligned<'_, Vec<f32>>| {
-                if closed {
+            let mut emit = |f: Aligned<'_, Value>| {
+                if closed || halted.load(Ordering::Relaxed) {
+                    closed = true;
                     return;
                 }
-                let mut values = recycle_rx.try_recv().unwrap_or_default();
-                values.clear();
-                values.reserve(frame_len);
+                let mut frame = recycle_rx.try_recv().unwrap_or_default();
+                frame.values.clear();
+                frame.values.reserve(frame_len);
+                let mut raws = Vec::new();
                 for v in f.values {
-                    values.extend_from_slice(v);
+                    match v {
+                        Value::Numbers(n) => frame.values.extend_from_slice(n),
+                        Value::Image(m) => raws.push(m.clone()),
+                    }
                 }
-                if frame_tx.send(Frame { values }).is_err() {
-                    // The writer hung up (it failed): stop the reader too; the writer's error
-                    // is the one reported.
+                let sent = if cameras.is_empty() {
+                    frame.images.clear();
+                    done_tx.send((f.frame, frame)).is_ok()
+                } else {
+                    work_tx
+                        .send(Pending {
+                            seq: f.frame,
+                            frame,
+                            raws,
+                        })
+                        .is_ok()
+                };
+                if !sent {
+                    // Every later stage hung up (one failed): stop the reader too; that
+                    // stage's error is the one reported.
                     closed = true;
-                    writer_gone.store(true, Ordering::Relaxed);
+                    halted.store(true, Ordering::Relaxed);
                     stop.store(true, Ordering::Relaxed);
                 }
             };
@@ -165,11 +211,12 @@ pub fn run_episode(
                     Batch::Samples { samples, bytes } => {
                         for s in samples {
                             aligner
-                                .push(s.source, s.stamp, s.recv, s.values, &mut emit)
+                                .push(s.source, s.stamp, s.recv, s.value, &mut emit)
                                 .map_err(|e| align_error(bag_name, e))?;
                         }
                         progress.bytes(bytes);
-                        if writer_gone.load(Ordering::Relaxed) {
+                        if halted.load(Ordering::Relaxed) {
+                            stop.store(true, Ordering::Relaxed);
                             return Ok(None);
                         }
                         if aligner.is_done() {
@@ -195,24 +242,185 @@ pub fn run_episode(
             Ok(None)
         });
 
-        let mut write_result: Result<()> = Ok(());
-        for frame in frame_rx.iter() {
-            if let Err(e) = writer.write_frame(&frame) {
-                write_result = Err(e.into());
-                break;
-            }
-            progress.frame();
-            let _ = recycle_tx.try_send(frame.values);
+        let decoders: Vec<_> = (0..workers)
+            .map(|_| {
+                let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
+                scope.spawn(move || -> Result<()> {
+                    let r = decode_worker(bag_name, sources, cameras, &work_rx, &done_tx);
+                    if r.is_err() {
+                        halted.store(true, Ordering::Relaxed);
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    r
+                })
+            })
+            .collect();
+        // The stages hold their own ends: the channels close when those stages end.
+        drop((work_rx, done_tx, recycle_rx));
+
+        let write_result = write_in_order(&done_rx, writer, progress, &recycle_tx);
+        if write_result.is_err() {
+            halted.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
         }
-        // Unblock the aligner and reader if the writer stopped early.
-        drop(frame_rx);
+        // Unblock the other stages if the writer stopped early.
+        drop(done_rx);
+        let decoded: Vec<Result<()>> = decoders
+            .into_iter()
+            .map(|d| d.join().expect("decode worker panicked"))
+            .collect();
         let aligned = aligner.join().expect("aligner thread panicked");
         let read = reader.join().expect("reader thread panicked");
-        read?;
+        let counts = read?;
+        for d in decoded {
+            d?;
+        }
         let report = aligned?;
         write_result?;
-        report.ok_or_else(|| Error::Conversion(format!("{bag_name}: the reader stopped early")))
+        let report = report
+            .ok_or_else(|| Error::Conversion(format!("{bag_name}: the reader stopped early")))?;
+        let cameras = cameras
+            .iter()
+            .filter_map(|&s| {
+                let src = &sources[s];
+                Some(CameraCount {
+                    feature: feature_keys.get(src.feature)?.clone(),
+                    topic: src.topic.clone(),
+                    messages: counts[s],
+                    decoded: src.camera.as_ref()?.decoded(),
+                })
+            })
+            .collect();
+        Ok((report, cameras))
     })
+}
+
+/// What source `s` takes from message `m`.
+fn sample(bag_name: &str, s: usize, src: &SourcePlan, m: &RawMessage) -> Result<Sample> {
+    let field = if src.camera.is_some() {
+        "header.stamp"
+    } else {
+        &src.field
+    };
+    let decode_err = |e: crate::msg::DecodeError| Error::Decode {
+        bag: bag_name.to_string(),
+        topic: src.topic.clone(),
+        field: field.to_string(),
+        detail: format!("message at {:.9} s: {e}", m.time as f64 / 1e9),
+    };
+    let stamp = match &src.stamps[m.conn] {
+        Some(r) => r.read(m.data()).map_err(decode_err)?,
+        None => m.time,
+    };
+    let value = if src.camera.is_some() {
+        Value::Image(m.clone())
+    } else {
+        let ex = src.extractors[m.conn].as_ref().expect("wanted connection");
+        let mut values = Vec::with_capacity(src.len);
+        ex.extract(m.data(), &mut values).map_err(decode_err)?;
+        if values.len() != src.len {
+            return Err(Error::Decode {
+                bag: bag_name.to_string(),
+                topic: src.topic.clone(),
+                field: src.field.clone(),
+                detail: format!(
+                    "message at {:.9} s has {} values but the first message had {}",
+                    m.time as f64 / 1e9,
+                    values.len(),
+                    src.len
+                ),
+            });
+        }
+        Value::Numbers(values)
+    };
+    Ok(Sample {
+        source: s,
+        stamp,
+        recv: m.time,
+        value,
+    })
+}
+
+/// Decodes the pictures of pending frames until the aligner is done (or the writer gone).
+fn decode_worker(
+    bag_name: &str,
+    sources: &[SourcePlan],
+    cameras: &[usize],
+    work: &Receiver<Pending>,
+    done: &Sender<(u64, Frame)>,
+) -> Result<()> {
+    let mut scratch = RgbImage::new();
+    for mut p in work.iter() {
+        p.frame.images.resize_with(cameras.len(), Default::default);
+        for ((&s, m), img) in cameras.iter().zip(&p.raws).zip(&mut p.frame.images) {
+            let src = &sources[s];
+            let cam = src.camera.as_ref().expect("camera source");
+            let err = |detail: String| Error::Decode {
+                bag: bag_name.to_string(),
+                topic: src.topic.clone(),
+                field: "(image)".into(),
+                detail: format!("message at {:.9} s: {detail}", m.time as f64 / 1e9),
+            };
+            let decoder = cam.decoders[m.conn].as_ref().expect("camera connection");
+            let data = m.data();
+            let direct = !cam.resize || decoder.header(data) == Some(cam.size);
+            if direct {
+                decoder
+                    .decode(data, &mut img.rgb)
+                    .map_err(|e| err(e.to_string()))?;
+                if (img.rgb.width, img.rgb.height) != cam.size {
+                    return Err(err(format!(
+                        "the image is {}x{}, but the episode's first image was {}x{}; set `resize` to convert images of any size",
+                        img.rgb.width, img.rgb.height, cam.first_size.0, cam.first_size.1
+                    )));
+                }
+            } else {
+                decoder
+                    .decode(data, &mut scratch)
+                    .map_err(|e| err(e.to_string()))?;
+                resize_into(&scratch, cam.size.0, cam.size.1, &mut img.rgb)
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            img.png.clear();
+            if cam.output == CameraOutput::Image {
+                encode_png(&img.rgb, &mut img.png).map_err(|e| err(e.to_string()))?;
+            }
+        }
+        // Let go of the chunks as soon as the pictures are out of them.
+        drop(p.raws);
+        if done.send((p.seq, p.frame)).is_err() {
+            // The writer stopped; its error is the one reported.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Writes frames in sequence order (workers finish them in any order); hands each frame's
+/// buffers back for reuse.
+fn write_in_order(
+    done: &Receiver<(u64, Frame)>,
+    writer: &mut dyn DatasetWriter,
+    progress: &Progress,
+    recycle: &Sender<Frame>,
+) -> Result<()> {
+    let mut next = 0u64;
+    let mut parked: BTreeMap<u64, Frame> = BTreeMap::new();
+    for (seq, frame) in done.iter() {
+        parked.insert(seq, frame);
+        while let Some(frame) = parked.remove(&next) {
+            writer.write_frame(&frame)?;
+            progress.frame();
+            next += 1;
+            let _ = recycle.try_send(frame);
+        }
+    }
+    if let Some(seq) = parked.keys().next() {
+        return Err(Error::Conversion(format!(
+            "internal: frame {next} never arrived (frame {seq} did)"
+        )));
+    }
+    Ok(())
 }
 
 fn align_error(bag: &str, e: AlignError) -> Error {

@@ -8,15 +8,35 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+use arrow_array::builder::BinaryBuilder;
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray, StructArray,
+};
 use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 
-use super::meta::{data_file_rel, writer_props};
+use super::meta::{data_file_rel, writer_props_for};
 use super::DatasetError;
 
 /// Rows per arrow batch handed to the parquet writer.
 pub const BATCH_ROWS: usize = 1024;
+
+/// A batch is handed over earlier once its image bytes pass this: PNG frames are large.
+pub const BATCH_IMAGE_BYTES: usize = 8 << 20;
+
+/// What a feature column of the data parquet holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// float32 values, this many per row.
+    Vector(usize),
+    /// PNG bytes in `struct<bytes, path>`.
+    Image,
+}
+
+enum Column {
+    Vector(usize, Vec<f32>),
+    Image(BinaryBuilder),
+}
 
 /// A row group in progress is flushed once its buffered size passes this.
 pub const ROW_GROUP_BYTES: usize = 4 << 20;
@@ -33,8 +53,9 @@ pub struct FrameIndices {
 /// Column buffers for the rows not yet handed to the parquet writer.
 pub struct FrameBuffer {
     schema: SchemaRef,
-    /// Per vector feature: its length and its values, row-major.
-    vectors: Vec<(usize, Vec<f32>)>,
+    /// Per feature column, in schema order: vectors row-major, images as PNG bytes.
+    columns: Vec<Column>,
+    image_bytes: usize,
     timestamp: Vec<f32>,
     frame_index: Vec<i64>,
     episode_index: Vec<i64>,
@@ -43,14 +64,18 @@ pub struct FrameBuffer {
 }
 
 impl FrameBuffer {
-    /// `lens`: the vector features' lengths, in schema order.
-    pub fn new(schema: SchemaRef, lens: &[usize]) -> FrameBuffer {
+    /// `kinds`: the feature columns (all but the five defaults), in schema order.
+    pub fn new(schema: SchemaRef, kinds: &[ColumnKind]) -> FrameBuffer {
         FrameBuffer {
             schema,
-            vectors: lens
+            columns: kinds
                 .iter()
-                .map(|&n| (n, Vec::with_capacity(n * BATCH_ROWS)))
+                .map(|k| match *k {
+                    ColumnKind::Vector(n) => Column::Vector(n, Vec::with_capacity(n * BATCH_ROWS)),
+                    ColumnKind::Image => Column::Image(BinaryBuilder::new()),
+                })
                 .collect(),
+            image_bytes: 0,
             timestamp: Vec::with_capacity(BATCH_ROWS),
             frame_index: Vec::with_capacity(BATCH_ROWS),
             episode_index: Vec::with_capacity(BATCH_ROWS),
@@ -67,13 +92,29 @@ impl FrameBuffer {
         self.frame_index.is_empty()
     }
 
-    /// `values`: every vector feature's values concatenated (already length-checked).
-    pub fn push(&mut self, values: &[f32], fps: u32, at: FrameIndices) {
+    /// Whether the buffered rows should be handed over now.
+    pub fn is_full(&self) -> bool {
+        self.len() >= BATCH_ROWS || self.image_bytes >= BATCH_IMAGE_BYTES
+    }
+
+    /// `values`: every vector feature's values concatenated (already length-checked);
+    /// `images`: every image column's PNG bytes, in order.
+    pub fn push(&mut self, values: &[f32], images: &[&[u8]], fps: u32, at: FrameIndices) {
         let mut rest = values;
-        for (n, buf) in &mut self.vectors {
-            let (mine, tail) = rest.split_at((*n).min(rest.len()));
-            buf.extend_from_slice(mine);
-            rest = tail;
+        let mut pngs = images.iter();
+        for col in &mut self.columns {
+            match col {
+                Column::Vector(n, buf) => {
+                    let (mine, tail) = rest.split_at((*n).min(rest.len()));
+                    buf.extend_from_slice(mine);
+                    rest = tail;
+                }
+                Column::Image(b) => {
+                    let png = pngs.next().copied().unwrap_or_default();
+                    self.image_bytes += png.len();
+                    b.append_value(png);
+                }
+            }
         }
         self.timestamp.push(timestamp(at.frame_index, fps));
         self.frame_index.push(at.frame_index as i64);
@@ -85,19 +126,41 @@ impl FrameBuffer {
     /// The buffered rows as one batch; the buffers are left empty.
     pub fn take_batch(&mut self) -> Result<RecordBatch, DatasetError> {
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        for (field, (n, buf)) in self.schema.fields().iter().zip(&mut self.vectors) {
-            let values = Float32Array::from(std::mem::take(buf));
-            let col: ArrayRef = match field.data_type() {
-                DataType::FixedSizeList(item, _) => Arc::new(
-                    FixedSizeListArray::try_new(item.clone(), *n as i32, Arc::new(values), None)
-                        .map_err(|e| {
-                            DatasetError::Invalid(format!("column {}: {e}", field.name()))
-                        })?,
-                ),
-                _ => Arc::new(values),
+        let rows = self.len();
+        let bad = |field: &arrow_schema::Field, e: &dyn std::fmt::Display| {
+            DatasetError::Invalid(format!("column {}: {e}", field.name()))
+        };
+        for (field, col) in self.schema.fields().iter().zip(&mut self.columns) {
+            let col: ArrayRef = match (col, field.data_type()) {
+                (Column::Vector(n, buf), DataType::FixedSizeList(item, _)) => {
+                    let values = Float32Array::from(std::mem::take(buf));
+                    Arc::new(
+                        FixedSizeListArray::try_new(
+                            item.clone(),
+                            *n as i32,
+                            Arc::new(values),
+                            None,
+                        )
+                        .map_err(|e| bad(field, &e))?,
+                    )
+                }
+                (Column::Vector(_, buf), _) => Arc::new(Float32Array::from(std::mem::take(buf))),
+                (Column::Image(b), DataType::Struct(fields)) => {
+                    let bytes: ArrayRef = Arc::new(b.finish());
+                    // Embedded images have no path, as lerobot writes them.
+                    let path: ArrayRef = Arc::new(StringArray::new_null(rows));
+                    Arc::new(
+                        StructArray::try_new(fields.clone(), vec![bytes, path], None)
+                            .map_err(|e| bad(field, &e))?,
+                    )
+                }
+                (Column::Image(_), other) => {
+                    return Err(bad(field, &format!("image column of type {other}")))
+                }
             };
             cols.push(col);
         }
+        self.image_bytes = 0;
         cols.push(Arc::new(Float32Array::from(std::mem::take(
             &mut self.timestamp,
         ))));
@@ -128,11 +191,13 @@ pub struct DataFile {
 }
 
 impl DataFile {
+    /// `image_columns`: the schema's image features (see [`writer_props_for`]).
     pub fn create(
         root: &Path,
         chunk: u64,
         file: u64,
         schema: SchemaRef,
+        image_columns: &[String],
     ) -> Result<DataFile, DatasetError> {
         let path = root.join(data_file_rel(chunk, file));
         if let Some(dir) = path.parent() {
@@ -145,8 +210,12 @@ impl DataFile {
             path: path.clone(),
             source,
         })?;
-        let writer = ArrowWriter::try_new(BufWriter::new(f), schema, Some(writer_props()))
-            .map_err(|e| perr(&path, e))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::new(f),
+            schema,
+            Some(writer_props_for(image_columns)),
+        )
+        .map_err(|e| perr(&path, e))?;
         Ok(DataFile {
             chunk,
             file,

@@ -14,15 +14,21 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use serde_json::Value;
 
-use super::frames::{DataFile, FrameBuffer, FrameIndices, BATCH_ROWS};
+use super::frames::{ColumnKind, DataFile, FrameBuffer, FrameIndices};
 use super::meta::{
     self, data_schema, episodes_batch, episodes_schema, read_parquet, read_tasks, write_json,
-    write_tasks, writer_props, EpisodeRow, Info, OrderedMap, EPISODES_DIR, EPISODES_PATH,
-    INFO_PATH, STATS_PATH, SYNC_REPORT_PATH, TASKS_PATH,
+    write_tasks, writer_props, EpisodeRow, Info, OrderedMap, StatFeature, VideoSpan, EPISODES_DIR,
+    EPISODES_PATH, INFO_PATH, STATS_PATH, SYNC_REPORT_PATH, TASKS_PATH,
 };
 use super::stats::{aggregate, BatchedStats, FeatureStats};
 use super::{
     DatasetError, DatasetSpec, DatasetWriter, EpisodeSummary, FeatureKind, Frame, WriterOptions,
+    WriterSummary,
+};
+use crate::camera::encode_png;
+use crate::video::{
+    find_ffmpeg, image_stats_from_json, image_stats_json, EncodedVideo, ImageStats, VideoEncoder,
+    VideoSettings,
 };
 
 fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
@@ -46,10 +52,46 @@ struct Episode {
     task_index: u64,
     frames: u64,
     from_index: u64,
-    /// One per stats feature (info.json order).
+    /// The vector features' then the five defaults' stats.
     stats: Vec<BatchedStats>,
+    /// One per camera feature.
+    camera_stats: Vec<ImageStats>,
+    /// One per video feature: its file and the episode's start time in it.
+    videos: Vec<(u64, u64, f64)>,
     data_chunk: u64,
     data_file: u64,
+}
+
+/// Where a stats feature's episode stats come from.
+#[derive(Debug, Clone, Copy)]
+enum StatSource {
+    /// `Episode::stats[i]`.
+    Values(usize),
+    /// `Episode::camera_stats[i]`.
+    Camera(usize),
+}
+
+/// A camera feature, in spec order (`Frame::images` order).
+#[derive(Debug, Clone)]
+struct CameraColumn {
+    key: String,
+    width: u32,
+    height: u32,
+    video: bool,
+}
+
+/// The video file a video feature is writing.
+struct VideoOut {
+    key: String,
+    /// Index into the cameras (and `Frame::images`).
+    camera: usize,
+    encoder: Option<VideoEncoder>,
+    chunk: u64,
+    file: u64,
+    /// Where the next episode starts in the current file, summed as lerobot sums it.
+    time_in_file: f64,
+    /// The file the next encoder writes.
+    next: (u64, u64),
 }
 
 /// What an existing dataset brings to an append.
@@ -59,6 +101,8 @@ struct Existing {
     stats: Vec<FeatureStats>,
     sync_reports: Vec<Value>,
     next_data_file: (u64, u64),
+    /// Per video feature of the dataset: the file its new episodes go to.
+    next_video_files: Vec<(String, (u64, u64))>,
 }
 
 pub struct LeRobotWriter {
@@ -68,9 +112,19 @@ pub struct LeRobotWriter {
     info: Info,
     schema: SchemaRef,
     vector_lens: Vec<usize>,
-    /// Feature keys with stats and their lengths, info.json order.
-    stat_features: Vec<(String, usize)>,
+    cameras: Vec<CameraColumn>,
+    /// The image features, which have data columns.
+    image_columns: Vec<String>,
+    /// Features with stats, info.json order, and where their stats come from.
+    stat_features: Vec<StatFeature>,
+    stat_sources: Vec<StatSource>,
     buffer: FrameBuffer,
+    videos: Vec<VideoOut>,
+    video_settings: VideoSettings,
+    ffmpeg: Option<PathBuf>,
+    video_file_limit: u64,
+    finished_videos: Vec<EncodedVideo>,
+    png_scratch: Vec<u8>,
     data: Option<DataFile>,
     next_data_file: (u64, u64),
     data_file_limit: u64,
@@ -91,7 +145,7 @@ impl LeRobotWriter {
         if spec.fps == 0 {
             return Err(DatasetError::Invalid("fps must be positive".into()));
         }
-        let mut info = Info::new(spec)?;
+        let mut info = Info::new(spec, &opts.video)?;
         let out = opts.out.clone();
         let existing = if dir_is_empty(&out)? {
             None
@@ -134,19 +188,96 @@ impl LeRobotWriter {
                 _ => None,
             })
             .collect();
-        let stat_features: Vec<(String, usize)> = info
+        let cameras: Vec<CameraColumn> = spec
             .features
-            .0
             .iter()
-            .filter(|(_, f)| f.dtype != "string")
-            .map(|(k, f)| (k.clone(), f.shape.iter().product::<u64>() as usize))
+            .filter_map(|f| {
+                let (width, height) = f.kind.camera_size()?;
+                Some(CameraColumn {
+                    key: f.key.clone(),
+                    width,
+                    height,
+                    video: matches!(f.kind, FeatureKind::Video { .. }),
+                })
+            })
             .collect();
-        let episodes_schema = episodes_schema(
-            &stat_features
-                .iter()
-                .map(|(k, _)| k.clone())
-                .collect::<Vec<_>>(),
-        );
+        let column_kinds: Vec<ColumnKind> = spec
+            .features
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FeatureKind::Vector { names } => Some(ColumnKind::Vector(names.len())),
+                FeatureKind::Image { .. } => Some(ColumnKind::Image),
+                FeatureKind::Video { .. } => None,
+            })
+            .collect();
+        let image_columns: Vec<String> = cameras
+            .iter()
+            .filter(|c| !c.video)
+            .map(|c| c.key.clone())
+            .collect();
+        // Stats for every feature in info.json order: the spec's, then the five defaults.
+        let mut stat_features = Vec::new();
+        let mut stat_sources = Vec::new();
+        let (mut n_values, mut n_cameras) = (0, 0);
+        for f in &spec.features {
+            match &f.kind {
+                FeatureKind::Vector { names } => {
+                    stat_features.push(StatFeature {
+                        key: f.key.clone(),
+                        dims: names.len(),
+                        camera: false,
+                    });
+                    stat_sources.push(StatSource::Values(n_values));
+                    n_values += 1;
+                }
+                _ => {
+                    stat_features.push(StatFeature {
+                        key: f.key.clone(),
+                        dims: 3,
+                        camera: true,
+                    });
+                    stat_sources.push(StatSource::Camera(n_cameras));
+                    n_cameras += 1;
+                }
+            }
+        }
+        for (key, _) in meta::DEFAULT_FEATURES {
+            stat_features.push(StatFeature {
+                key: key.to_string(),
+                dims: 1,
+                camera: false,
+            });
+            stat_sources.push(StatSource::Values(n_values));
+            n_values += 1;
+        }
+        let video_keys: Vec<String> = cameras
+            .iter()
+            .filter(|c| c.video)
+            .map(|c| c.key.clone())
+            .collect();
+        let episodes_schema = episodes_schema(&stat_features, &video_keys);
+        let ffmpeg = match (&opts.ffmpeg, video_keys.is_empty()) {
+            (Some(p), _) => Some(p.clone()),
+            (None, false) => Some(find_ffmpeg()?),
+            (None, true) => None,
+        };
+        let videos: Vec<VideoOut> = cameras
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.video)
+            .map(|(i, c)| VideoOut {
+                key: c.key.clone(),
+                camera: i,
+                encoder: None,
+                chunk: 0,
+                file: 0,
+                time_in_file: 0.0,
+                next: existing
+                    .as_ref()
+                    .and_then(|e| e.next_video_files.iter().find(|(k, _)| *k == c.key))
+                    .map_or((0, 0), |(_, n)| *n),
+            })
+            .collect();
 
         let sync_path = tmp.join(SYNC_REPORT_PATH);
         let sync_file = File::create(&sync_path).map_err(|e| io_err(&sync_path, e))?;
@@ -155,9 +286,18 @@ impl LeRobotWriter {
             tmp: tmp.clone(),
             append: existing.is_some(),
             schema: schema.clone(),
-            buffer: FrameBuffer::new(schema, &vector_lens),
+            buffer: FrameBuffer::new(schema, &column_kinds),
             vector_lens,
+            cameras,
+            image_columns,
             stat_features,
+            stat_sources,
+            videos,
+            video_settings: opts.video.clone(),
+            ffmpeg,
+            video_file_limit: meta::VIDEO_FILES_SIZE_IN_MB << 20,
+            finished_videos: Vec::new(),
+            png_scratch: Vec::new(),
             data: None,
             next_data_file: (0, 0),
             data_file_limit: meta::DATA_FILES_SIZE_IN_MB << 20,
@@ -215,6 +355,52 @@ impl LeRobotWriter {
     /// `data_files_size_in_mb`, 100 MB); lets tests see file rollover with small data.
     pub fn set_data_file_limit(&mut self, bytes: u64) {
         self.data_file_limit = bytes;
+    }
+
+    /// Starts a new video file at an episode start once the current one passes this many
+    /// bytes (default `video_files_size_in_mb`, 200 MB).
+    pub fn set_video_file_limit(&mut self, bytes: u64) {
+        self.video_file_limit = bytes;
+    }
+
+    /// Finish the current video files that are full and open the ones missing, at an
+    /// episode boundary.
+    fn prepare_videos(&mut self) -> Result<(), DatasetError> {
+        let fps = self.info.fps;
+        for v in &mut self.videos {
+            if v.encoder
+                .as_ref()
+                .is_some_and(|e| e.bytes_so_far() >= self.video_file_limit)
+            {
+                if let Some(e) = v.encoder.take() {
+                    self.finished_videos.push(e.finish()?);
+                }
+                v.next = meta::next_file(v.chunk, v.file);
+            }
+            if v.encoder.is_none() {
+                let cam = &self.cameras[v.camera];
+                let (chunk, file) = v.next;
+                let path = self.tmp.join(meta::video_file_rel(&v.key, chunk, file));
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+                }
+                let ffmpeg = self.ffmpeg.as_deref().ok_or_else(|| {
+                    DatasetError::Invalid("no ffmpeg for the video features".into())
+                })?;
+                v.encoder = Some(VideoEncoder::spawn(
+                    ffmpeg,
+                    &path,
+                    cam.width,
+                    cam.height,
+                    fps,
+                    &self.video_settings,
+                )?);
+                v.chunk = chunk;
+                v.file = file;
+                v.time_in_file = 0.0;
+            }
+        }
+        Ok(())
     }
 
     /// The old episodes rows go first into the new episodes parquet.
@@ -304,7 +490,7 @@ impl LeRobotWriter {
 }
 
 impl DatasetWriter for LeRobotWriter {
-    fn begin_episode(&mut self, task: &str) -> Result<(), DatasetError> {
+    fn begin_episode(&mut self, task: &str, frames_hint: u64) -> Result<(), DatasetError> {
         if let Some(ep) = &self.episode {
             return Err(DatasetError::Invalid(format!(
                 "begin_episode: episode {} was not ended",
@@ -328,8 +514,10 @@ impl DatasetWriter for LeRobotWriter {
                 chunk,
                 file,
                 self.schema.clone(),
+                &self.image_columns,
             )?);
         }
+        self.prepare_videos()?;
         let task_index = match self.task_ids.get(task) {
             Some(&i) => i,
             None => {
@@ -353,7 +541,19 @@ impl DatasetWriter for LeRobotWriter {
             stats: self
                 .stat_features
                 .iter()
-                .map(|(_, n)| BatchedStats::new(*n))
+                .zip(&self.stat_sources)
+                .filter(|(_, s)| matches!(s, StatSource::Values(_)))
+                .map(|(f, _)| BatchedStats::new(f.dims))
+                .collect(),
+            camera_stats: self
+                .cameras
+                .iter()
+                .map(|c| ImageStats::new(c.width, c.height, frames_hint))
+                .collect(),
+            videos: self
+                .videos
+                .iter()
+                .map(|v| (v.chunk, v.file, v.time_in_file))
                 .collect(),
             data_chunk,
             data_file,
@@ -375,6 +575,33 @@ impl DatasetWriter for LeRobotWriter {
                 ep.frames,
                 frame.values.len()
             )));
+        }
+        if frame.images.len() != self.cameras.len() {
+            return Err(DatasetError::Invalid(format!(
+                "episode {}, frame {}: {} images, the features need {}",
+                ep.index,
+                ep.frames,
+                frame.images.len(),
+                self.cameras.len()
+            )));
+        }
+        for (cam, img) in self.cameras.iter().zip(&frame.images) {
+            let rgb = &img.rgb;
+            if (rgb.width, rgb.height) != (cam.width, cam.height)
+                || rgb.data.len() != cam.width as usize * cam.height as usize * 3
+            {
+                return Err(DatasetError::Invalid(format!(
+                    "episode {}, frame {}: `{}` is {}x{} ({} bytes), the feature is {}x{} rgb",
+                    ep.index,
+                    ep.frames,
+                    cam.key,
+                    rgb.width,
+                    rgb.height,
+                    rgb.data.len(),
+                    cam.width,
+                    cam.height
+                )));
+            }
         }
         let at = FrameIndices {
             frame_index: ep.frames,
@@ -401,9 +628,51 @@ impl DatasetWriter for LeRobotWriter {
         for (s, v) in ep.stats[n_vec..].iter_mut().zip(defaults) {
             s.push([v]);
         }
+        for (s, img) in ep.camera_stats.iter_mut().zip(&frame.images) {
+            if s.wants_next() {
+                s.push(&img.rgb.data)?;
+            } else {
+                s.skip();
+            }
+        }
+        for v in &mut self.videos {
+            let enc = v.encoder.as_mut().ok_or_else(|| {
+                DatasetError::Invalid(format!("no video file open for `{}`", v.key))
+            })?;
+            enc.write_frame(&frame.images[v.camera].rgb.data)?;
+        }
         ep.frames += 1;
-        self.buffer.push(&frame.values, fps, at);
-        if self.buffer.len() >= BATCH_ROWS {
+        // Image features: PNG bytes, encoded here when the caller did not.
+        let mut pngs: Vec<&[u8]> = Vec::with_capacity(self.image_columns.len());
+        let missing = self
+            .cameras
+            .iter()
+            .zip(&frame.images)
+            .find(|(c, img)| !c.video && img.png.is_empty());
+        if let Some((_, img)) = missing {
+            self.png_scratch.clear();
+            encode_png(&img.rgb, &mut self.png_scratch)
+                .map_err(|e| DatasetError::Invalid(e.to_string()))?;
+        }
+        let mut scratch_used = false;
+        for (c, img) in self.cameras.iter().zip(&frame.images) {
+            if c.video {
+                continue;
+            }
+            if img.png.is_empty() && !scratch_used {
+                pngs.push(&self.png_scratch);
+                scratch_used = true;
+            } else if img.png.is_empty() {
+                return Err(DatasetError::Invalid(format!(
+                    "frame {}: more than one image feature without PNG bytes",
+                    at.frame_index
+                )));
+            } else {
+                pngs.push(&img.png);
+            }
+        }
+        self.buffer.push(&frame.values, &pngs, fps, at);
+        if self.buffer.is_full() {
             self.write_buffered()?;
         }
         Ok(())
@@ -424,12 +693,30 @@ impl DatasetWriter for LeRobotWriter {
         if let Some(d) = self.data.as_mut() {
             d.end_row_group()?;
         }
-        let stats: Vec<FeatureStats> = ep
-            .stats
-            .into_iter()
-            .map(|s| s.finish())
+        let mut values: Vec<Option<FeatureStats>> =
+            ep.stats.into_iter().map(|s| s.finish()).collect();
+        let stats: Vec<FeatureStats> = self
+            .stat_sources
+            .iter()
+            .map(|s| match *s {
+                StatSource::Values(i) => values.get_mut(i).and_then(Option::take),
+                StatSource::Camera(i) => ep.camera_stats.get(i).and_then(ImageStats::finish),
+            })
             .collect::<Option<_>>()
             .ok_or_else(|| DatasetError::Invalid(format!("episode {}: no stats", ep.index)))?;
+        let fps = f64::from(self.info.fps);
+        let mut videos = Vec::with_capacity(self.videos.len());
+        for (v, &(chunk, file, from)) in self.videos.iter_mut().zip(&ep.videos) {
+            // lerobot adds the episode's duration to the previous end time.
+            let to = from + ep.frames as f64 / fps;
+            v.time_in_file = to;
+            videos.push(VideoSpan {
+                chunk,
+                file,
+                from_timestamp: from,
+                to_timestamp: to,
+            });
+        }
         let row = EpisodeRow {
             episode_index: ep.index,
             tasks: vec![ep.task],
@@ -438,6 +725,7 @@ impl DatasetWriter for LeRobotWriter {
             data_file: ep.data_file,
             from_index: ep.from_index,
             to_index: ep.from_index + ep.frames,
+            videos,
             stats,
         };
         let batch = episodes_batch(&self.episodes_schema, std::slice::from_ref(&row))?;
@@ -474,7 +762,7 @@ impl DatasetWriter for LeRobotWriter {
         })
     }
 
-    fn finish(mut self: Box<Self>) -> Result<(), DatasetError> {
+    fn finish(mut self: Box<Self>) -> Result<WriterSummary, DatasetError> {
         if let Some(ep) = &self.episode {
             return Err(DatasetError::Invalid(format!(
                 "finish: episode {} was not ended",
@@ -486,6 +774,12 @@ impl DatasetWriter for LeRobotWriter {
         }
         if let Some(d) = self.data.take() {
             d.close()?;
+        }
+        let encoders = self.videos.len();
+        for v in &mut self.videos {
+            if let Some(e) = v.encoder.take() {
+                self.finished_videos.push(e.finish()?);
+            }
         }
         let ep_path = self.tmp.join(EPISODES_PATH);
         if let Some(w) = self.episodes.take() {
@@ -503,7 +797,14 @@ impl DatasetWriter for LeRobotWriter {
             self.stat_features
                 .iter()
                 .zip(&stats)
-                .map(|((k, _), s)| (k.clone(), s.to_json()))
+                .map(|(f, s)| {
+                    let json = if f.camera {
+                        image_stats_json(s)
+                    } else {
+                        s.to_json()
+                    };
+                    (f.key.clone(), json)
+                })
                 .collect(),
         );
         write_json(&self.tmp.join(STATS_PATH), &stats_json)?;
@@ -535,7 +836,17 @@ impl DatasetWriter for LeRobotWriter {
             std::fs::rename(&self.tmp, &self.out).map_err(|e| io_err(&self.out, e))?;
             self.finished = true;
         }
-        Ok(())
+        // The files were written under the temporary directory; name them where they are now.
+        let videos = std::mem::take(&mut self.finished_videos)
+            .into_iter()
+            .map(|mut v| {
+                if let Ok(rel) = v.path.strip_prefix(&self.tmp) {
+                    v.path = self.out.join(rel);
+                }
+                v
+            })
+            .collect();
+        Ok(WriterSummary { videos, encoders })
     }
 }
 
@@ -658,14 +969,15 @@ fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
         serde_json::from_str(&text).map_err(|e| refused(format!("meta/stats.json: {e}")))?;
     let mut stats = Vec::new();
     for (key, f) in &new.features.0 {
-        let dims = f.shape.iter().product::<u64>() as usize;
         let v = stats_json
             .get(key)
             .ok_or_else(|| refused(format!("meta/stats.json has no stats for `{key}`")))?;
-        stats.push(
-            FeatureStats::from_json(v, dims)
-                .map_err(|e| refused(format!("meta/stats.json, `{key}`: {e}")))?,
-        );
+        let parsed = if f.dtype == "video" || f.dtype == "image" {
+            image_stats_from_json(v)
+        } else {
+            FeatureStats::from_json(v, f.shape.iter().product::<u64>() as usize)
+        };
+        stats.push(parsed.map_err(|e| refused(format!("meta/stats.json, `{key}`: {e}")))?);
     }
     let sync_path = out.join(SYNC_REPORT_PATH);
     let sync_reports = match std::fs::read_to_string(&sync_path) {
@@ -680,15 +992,36 @@ fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
     collect_parquet(&out.join("data"), &mut data_files)?;
     let last = data_files
         .iter()
-        .filter_map(|p| parse_chunk_file(&p.strip_prefix(out).ok()?.to_string_lossy()))
+        .filter_map(|p| parse_chunk_file(&p.strip_prefix(out).ok()?.to_string_lossy(), "parquet"))
         .max();
     let next_data_file = last.map_or((0, 0), |(c, f)| meta::next_file(c, f));
+    // New episodes of a camera start a new video file after the dataset's last one.
+    let mut next_video_files = Vec::new();
+    for (key, f) in &new.features.0 {
+        if f.dtype != "video" {
+            continue;
+        }
+        let mut files = Vec::new();
+        collect_files(&out.join("videos").join(key), "mp4", &mut files)?;
+        let last = files
+            .iter()
+            .filter_map(|p| {
+                let rel = p.strip_prefix(out.join("videos")).ok()?;
+                parse_chunk_file(&rel.to_string_lossy(), "mp4")
+            })
+            .max();
+        next_video_files.push((
+            key.clone(),
+            last.map_or((0, 0), |(c, f)| meta::next_file(c, f)),
+        ));
+    }
     Ok(Existing {
         info,
         tasks,
         stats,
         sync_reports,
         next_data_file,
+        next_video_files,
     })
 }
 
@@ -706,6 +1039,15 @@ fn features_differ(
                     "feature `{key}` differs: the dataset has {}, this run writes {}",
                     describe(of),
                     describe(nf)
+                ))
+            }
+            // One info block describes every file of a camera: new files must match it.
+            Some(of) if of.dtype == "video" && video_codec(of) != video_codec(nf) => {
+                return Some(format!(
+                    "video feature `{key}` is encoded as {} in the dataset, this run writes {}: pass --vcodec {}",
+                    video_codec(of),
+                    video_codec(nf),
+                    video_codec(of)
                 ))
             }
             _ => {}
@@ -726,15 +1068,24 @@ fn features_differ(
     None
 }
 
-/// `(chunk, file)` of `data/chunk-CCC/file-FFF.parquet`.
-pub(crate) fn parse_chunk_file(rel: &str) -> Option<(u64, u64)> {
+fn video_codec(f: &meta::FeatureInfo) -> &str {
+    f.extra
+        .get("info")
+        .and_then(|i| i.get("video.codec"))
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+}
+
+/// `(chunk, file)` of `TOP/chunk-CCC/file-FFF.EXT`.
+pub(crate) fn parse_chunk_file(rel: &str, ext: &str) -> Option<(u64, u64)> {
     let mut parts = rel.split('/');
     let _top = parts.next()?;
     let chunk = parts.next()?.strip_prefix("chunk-")?.parse().ok()?;
     let file = parts
         .next()?
         .strip_prefix("file-")?
-        .strip_suffix(".parquet")?
+        .strip_suffix(ext)?
+        .strip_suffix('.')?
         .parse()
         .ok()?;
     parts.next().is_none().then_some((chunk, file))
@@ -742,6 +1093,11 @@ pub(crate) fn parse_chunk_file(rel: &str) -> Option<(u64, u64)> {
 
 /// Every `*.parquet` under `dir` (recursively); nothing if `dir` is absent.
 pub(crate) fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
+    collect_files(dir, "parquet", out)
+}
+
+/// Every `*.EXT` under `dir` (recursively); nothing if `dir` is absent.
+fn collect_files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -752,8 +1108,8 @@ pub(crate) fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), 
         let path = entry.path();
         let ft = entry.file_type().map_err(|e| io_err(&path, e))?;
         if ft.is_dir() {
-            collect_parquet(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "parquet") {
+            collect_files(&path, ext, out)?;
+        } else if path.extension().is_some_and(|e| e == ext) {
             out.push(path);
         }
     }

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use super::stats::{FeatureStats, STAT_KEYS};
 use super::{DatasetError, DatasetSpec, FeatureKind};
+use crate::video::VideoSettings;
 
 pub const CODEBASE_VERSION: &str = "v3.0";
 pub const CHUNKS_SIZE: u64 = 1000;
@@ -48,6 +49,11 @@ pub const DEFAULT_FEATURES: [(&str, &str); 5] = [
 /// `data/chunk-CCC/file-FFF.parquet`.
 pub fn data_file_rel(chunk: u64, file: u64) -> String {
     format!("data/chunk-{chunk:03}/file-{file:03}.parquet")
+}
+
+/// `videos/KEY/chunk-CCC/file-FFF.mp4`.
+pub fn video_file_rel(key: &str, chunk: u64, file: u64) -> String {
+    format!("videos/{key}/chunk-{chunk:03}/file-{file:03}.mp4")
 }
 
 /// lerobot's `update_chunk_file_indices`.
@@ -135,16 +141,13 @@ pub struct Info {
 }
 
 impl Info {
-    /// The info of an empty dataset of `spec`.
-    pub fn new(spec: &DatasetSpec) -> Result<Info, DatasetError> {
-        let has_video = spec
-            .features
-            .iter()
-            .any(|f| matches!(f.kind, FeatureKind::Video { .. }));
+    /// The info of an empty dataset of `spec`, its videos encoded with `video`.
+    pub fn new(spec: &DatasetSpec, video: &VideoSettings) -> Result<Info, DatasetError> {
+        let has_video = spec.has_video();
         Ok(Info {
             codebase_version: CODEBASE_VERSION.to_string(),
             fps: spec.fps,
-            features: feature_infos(spec)?,
+            features: feature_infos(spec, video)?,
             total_episodes: 0,
             total_frames: 0,
             total_tasks: 0,
@@ -173,7 +176,10 @@ impl Info {
 }
 
 /// The info.json `features`: the spec's features in order, then the five defaults.
-pub fn feature_infos(spec: &DatasetSpec) -> Result<OrderedMap<FeatureInfo>, DatasetError> {
+pub fn feature_infos(
+    spec: &DatasetSpec,
+    video: &VideoSettings,
+) -> Result<OrderedMap<FeatureInfo>, DatasetError> {
     let mut out = Vec::new();
     for f in &spec.features {
         if f.key.contains('/') {
@@ -204,11 +210,27 @@ pub fn feature_infos(spec: &DatasetSpec) -> Result<OrderedMap<FeatureInfo>, Data
                     extra: BTreeMap::new(),
                 }
             }
-            FeatureKind::Video { .. } | FeatureKind::Image { .. } => {
-                return Err(DatasetError::Invalid(format!(
-                    "feature `{}`: camera features are not supported by this writer yet",
-                    f.key
-                )))
+            FeatureKind::Video { height, width } | FeatureKind::Image { height, width } => {
+                if *height == 0 || *width == 0 {
+                    return Err(DatasetError::Invalid(format!(
+                        "feature `{}`: camera of {width}x{height}",
+                        f.key
+                    )));
+                }
+                let is_video = matches!(f.kind, FeatureKind::Video { .. });
+                let mut extra = BTreeMap::new();
+                if is_video {
+                    extra.insert(
+                        "info".to_string(),
+                        video.info_json(*width, *height, spec.fps),
+                    );
+                }
+                FeatureInfo {
+                    dtype: if is_video { "video" } else { "image" }.into(),
+                    shape: vec![u64::from(*height), u64::from(*width), 3],
+                    names: Value::from(vec!["height", "width", "channels"]),
+                    extra,
+                }
             }
         };
         out.push((f.key.clone(), info));
@@ -280,9 +302,26 @@ pub fn data_schema(features: &OrderedMap<FeatureInfo>) -> Result<SchemaRef, Data
 }
 
 pub fn writer_props() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build()
+    writer_props_for(&[])
+}
+
+/// [`writer_props`] for a data file with these image columns: their PNG bytes get neither a
+/// dictionary (they never repeat) nor min/max statistics (each would copy a whole image into
+/// the page header and footer).
+pub fn writer_props_for(image_columns: &[String]) -> WriterProperties {
+    let mut b = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    for key in image_columns {
+        for part in ["bytes", "path"] {
+            let col = parquet::schema::types::ColumnPath::new(vec![key.clone(), part.into()]);
+            b = b
+                .set_column_dictionary_enabled(col.clone(), false)
+                .set_column_statistics_enabled(
+                    col,
+                    parquet::file::properties::EnabledStatistics::None,
+                );
+        }
+    }
+    b.build()
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
@@ -431,8 +470,29 @@ pub struct EpisodeRow {
     pub data_file: u64,
     pub from_index: u64,
     pub to_index: u64,
+    /// One per video feature, in [`episodes_schema`] order.
+    pub videos: Vec<VideoSpan>,
     /// One per stats feature, in [`episodes_schema`] order.
     pub stats: Vec<FeatureStats>,
+}
+
+/// Where one episode of one camera lies in its video file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoSpan {
+    pub chunk: u64,
+    pub file: u64,
+    pub from_timestamp: f64,
+    pub to_timestamp: f64,
+}
+
+/// A feature that gets stats in the episodes parquet and stats.json.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatFeature {
+    pub key: String,
+    /// Values per stat: the vector length, or 3 channels for a camera.
+    pub dims: usize,
+    /// Camera stats are stored shaped (3, 1, 1).
+    pub camera: bool,
 }
 
 fn list_of(dt: DataType) -> DataType {
@@ -440,8 +500,9 @@ fn list_of(dt: DataType) -> DataType {
 }
 
 /// The episodes parquet schema, with lerobot's column order and types;
-/// `stat_features` are the features that get stats (every feature), in info.json order.
-pub fn episodes_schema(stat_features: &[String]) -> SchemaRef {
+/// `stat_features` are the features that get stats (every feature), in info.json order;
+/// `video_keys` the video features, in the same order.
+pub fn episodes_schema(stat_features: &[StatFeature], video_keys: &[String]) -> SchemaRef {
     let int = |name: &str| Field::new(name, DataType::Int64, true);
     let mut fields = vec![
         int("episode_index"),
@@ -452,18 +513,27 @@ pub fn episodes_schema(stat_features: &[String]) -> SchemaRef {
         int("dataset_from_index"),
         int("dataset_to_index"),
     ];
-    for key in stat_features {
-        for stat in STAT_KEYS {
-            let item = if stat == "count" {
-                DataType::Int64
-            } else {
-                DataType::Float64
-            };
+    for key in video_keys {
+        fields.push(int(&format!("videos/{key}/chunk_index")));
+        fields.push(int(&format!("videos/{key}/file_index")));
+        for t in ["from_timestamp", "to_timestamp"] {
             fields.push(Field::new(
-                format!("stats/{key}/{stat}"),
-                list_of(item),
+                format!("videos/{key}/{t}"),
+                DataType::Float64,
                 true,
             ));
+        }
+    }
+    for f in stat_features {
+        for stat in STAT_KEYS {
+            let item = if stat == "count" {
+                list_of(DataType::Int64)
+            } else if f.camera {
+                list_of(list_of(list_of(DataType::Float64)))
+            } else {
+                list_of(DataType::Float64)
+            };
+            fields.push(Field::new(format!("stats/{}/{stat}", f.key), item, true));
         }
     }
     fields.push(int("meta/episodes/chunk_index"));
@@ -496,9 +566,34 @@ pub fn episodes_batch(
     cols.push(ints(&|r| r.data_file));
     cols.push(ints(&|r| r.from_index));
     cols.push(ints(&|r| r.to_index));
-    // 7 leading and 2 trailing columns around the stats.
-    let n_stats = schema.fields().len().saturating_sub(9) / STAT_KEYS.len();
-    for f in 0..n_stats {
+    let fields = schema.fields();
+    let n_videos = fields
+        .iter()
+        .filter(|f| f.name().starts_with("videos/") && f.name().ends_with("/chunk_index"))
+        .count();
+    for v in 0..n_videos {
+        let span = |r: &EpisodeRow| {
+            r.videos.get(v).cloned().ok_or_else(|| {
+                DatasetError::Invalid(format!("episode {}: missing video span", r.episode_index))
+            })
+        };
+        let spans: Vec<VideoSpan> = rows.iter().map(span).collect::<Result<_, _>>()?;
+        cols.push(Arc::new(Int64Array::from_iter_values(
+            spans.iter().map(|s| s.chunk as i64),
+        )));
+        cols.push(Arc::new(Int64Array::from_iter_values(
+            spans.iter().map(|s| s.file as i64),
+        )));
+        cols.push(Arc::new(arrow_array::Float64Array::from_iter_values(
+            spans.iter().map(|s| s.from_timestamp),
+        )));
+        cols.push(Arc::new(arrow_array::Float64Array::from_iter_values(
+            spans.iter().map(|s| s.to_timestamp),
+        )));
+    }
+    // 7 leading, 4 per video and 2 trailing columns around the stats.
+    let stat_fields = &fields[7 + 4 * n_videos..fields.len().saturating_sub(2)];
+    for (f, group) in stat_fields.chunks(STAT_KEYS.len()).enumerate() {
         let stats: Vec<&FeatureStats> = rows
             .iter()
             .map(|r| {
@@ -507,11 +602,28 @@ pub fn episodes_batch(
                 })
             })
             .collect::<Result<_, _>>()?;
+        // A camera's float stats are list<list<list<double>>>, shaped (3, 1, 1).
+        let camera = group.iter().any(|field| match field.data_type() {
+            DataType::List(item) => matches!(item.data_type(), DataType::List(_)),
+            _ => false,
+        });
         for stat in STAT_KEYS {
             if stat == "count" {
                 let mut b = ListBuilder::new(Int64Builder::new());
                 for s in &stats {
                     b.values().append_value(s.count as i64);
+                    b.append(true);
+                }
+                cols.push(Arc::new(b.finish()));
+            } else if camera {
+                let mut b =
+                    ListBuilder::new(ListBuilder::new(ListBuilder::new(Float64Builder::new())));
+                for s in &stats {
+                    for v in s.values(stat).unwrap_or_default() {
+                        b.values().values().values().append_value(*v);
+                        b.values().values().append(true);
+                        b.values().append(true);
+                    }
                     b.append(true);
                 }
                 cols.push(Arc::new(b.finish()));
@@ -554,18 +666,9 @@ pub fn conform_episodes(
             cols.push(col.clone());
             continue;
         }
-        let relabelled = match (col.data_type(), field.data_type()) {
-            (DataType::List(old), DataType::List(new)) if old.data_type() == new.data_type() => col
-                .as_any()
-                .downcast_ref::<arrow_array::ListArray>()
-                .map(|l| {
-                    let (_, offsets, values, nulls) = l.clone().into_parts();
-                    arrow_array::ListArray::try_new(new.clone(), offsets, values, nulls)
-                }),
-            _ => None,
-        };
+        let relabelled = relabel(col, field.data_type());
         match relabelled {
-            Some(Ok(a)) => cols.push(Arc::new(a)),
+            Some(a) => cols.push(a),
             _ => {
                 return Err(parquet_err(
                     path,
@@ -579,6 +682,22 @@ pub fn conform_episodes(
         }
     }
     RecordBatch::try_new(schema.clone(), cols).map_err(|e| parquet_err(path, e))
+}
+
+/// `col` with its (nested) list item fields renamed to those of `target`, when the two types
+/// differ only in those names; pyarrow names list items `element`, arrow-rs `item`.
+fn relabel(col: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
+    if col.data_type() == target {
+        return Some(col.clone());
+    }
+    let DataType::List(new) = target else {
+        return None;
+    };
+    let list = col.as_any().downcast_ref::<arrow_array::ListArray>()?;
+    let (_, offsets, values, nulls) = list.clone().into_parts();
+    let values = relabel(&values, new.data_type())?;
+    let out = arrow_array::ListArray::try_new(new.clone(), offsets, values, nulls).ok()?;
+    Some(Arc::new(out))
 }
 
 /// The `(data/chunk_index, data/file_index, dataset_to_index)` of every row of an episodes

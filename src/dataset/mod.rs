@@ -14,15 +14,30 @@ mod tests;
 
 use std::path::PathBuf;
 
+use crate::camera::RgbImage;
+use crate::video::{EncodedVideo, VideoError, VideoSettings};
+
 /// The shape and meaning of one output feature (besides the five default ones).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureKind {
     /// A float32 vector; `names.len()` is its length.
     Vector { names: Vec<String> },
-    /// A camera stored as video (issue 3).
+    /// A camera stored as video: one MP4 per camera, episodes concatenated.
     Video { height: u32, width: u32 },
-    /// A camera stored as PNG bytes in the data parquet (issue 3).
+    /// A camera stored as PNG bytes in the data parquet.
     Image { height: u32, width: u32 },
+}
+
+impl FeatureKind {
+    /// (width, height) of a camera feature.
+    pub fn camera_size(&self) -> Option<(u32, u32)> {
+        match self {
+            FeatureKind::Vector { .. } => None,
+            FeatureKind::Video { height, width } | FeatureKind::Image { height, width } => {
+                Some((*width, *height))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +67,19 @@ impl DatasetSpec {
             })
             .sum()
     }
+
+    /// The camera features (video and image), in output order.
+    pub fn cameras(&self) -> impl Iterator<Item = &FeatureSpec> {
+        self.features
+            .iter()
+            .filter(|f| f.kind.camera_size().is_some())
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.features
+            .iter()
+            .any(|f| matches!(f.kind, FeatureKind::Video { .. }))
+    }
 }
 
 /// One output frame. The writer derives `timestamp`, `frame_index`, `index`, `episode_index`
@@ -60,6 +88,18 @@ impl DatasetSpec {
 pub struct Frame {
     /// Every vector feature's values, concatenated in `DatasetSpec::features` order.
     pub values: Vec<f32>,
+    /// One per camera feature, in `DatasetSpec::features` order.
+    pub images: Vec<FrameImage>,
+}
+
+/// One camera's picture in a frame. Buffers are recycled from frame to frame.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameImage {
+    /// The picture at the feature's size.
+    pub rgb: RgbImage,
+    /// PNG bytes of `rgb`, for image features (encoded before the writer, in parallel);
+    /// empty for video features.
+    pub png: Vec<u8>,
 }
 
 /// How to open the output.
@@ -69,6 +109,23 @@ pub struct WriterOptions {
     /// Add episodes to an existing dataset with the same features and fps. Without it, an
     /// existing non-empty `out` is an error.
     pub append: bool,
+    /// How video features are encoded.
+    pub video: VideoSettings,
+    /// The ffmpeg binary; `None` finds it (`BAGSTREAM_FFMPEG`, then `PATH`) when the dataset
+    /// has a video feature.
+    pub ffmpeg: Option<PathBuf>,
+}
+
+impl WriterOptions {
+    /// Default video settings (lerobot's), ffmpeg found when needed.
+    pub fn new(out: impl Into<PathBuf>, append: bool) -> WriterOptions {
+        WriterOptions {
+            out: out.into(),
+            append,
+            video: VideoSettings::default(),
+            ffmpeg: None,
+        }
+    }
 }
 
 /// What the writer reports when an episode ends.
@@ -80,8 +137,26 @@ pub struct EpisodeSummary {
 
 /// A dataset being written. Nothing becomes visible at `WriterOptions::out` until `finish`;
 /// dropping the writer without `finish` removes everything it wrote.
+/// What the writer reports when the dataset is finished.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriterSummary {
+    /// Every video file written by this run, in the order they were finished.
+    pub videos: Vec<EncodedVideo>,
+    /// Number of encoders that ran at the same time (one per video feature).
+    pub encoders: usize,
+}
+
+impl WriterSummary {
+    /// The largest peak resident set of one encoder process.
+    pub fn encoder_peak_rss(&self) -> Option<u64> {
+        self.videos.iter().filter_map(|v| v.peak_rss).max()
+    }
+}
+
 pub trait DatasetWriter {
-    fn begin_episode(&mut self, task: &str) -> Result<(), DatasetError>;
+    /// `frames_hint`: how many frames the episode will have at most (the grid length); camera
+    /// stats plan their sample of frames from it.
+    fn begin_episode(&mut self, task: &str, frames_hint: u64) -> Result<(), DatasetError>;
     fn write_frame(&mut self, frame: &Frame) -> Result<(), DatasetError>;
     /// `sync_report` is stored for this episode in `meta/sync_report.json`.
     fn end_episode(
@@ -89,7 +164,7 @@ pub trait DatasetWriter {
         sync_report: serde_json::Value,
     ) -> Result<EpisodeSummary, DatasetError>;
     /// Write the metadata and move the dataset into place.
-    fn finish(self: Box<Self>) -> Result<(), DatasetError>;
+    fn finish(self: Box<Self>) -> Result<WriterSummary, DatasetError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,4 +182,6 @@ pub enum DatasetError {
     Refused { path: PathBuf, detail: String },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Video(#[from] VideoError),
 }

@@ -48,22 +48,17 @@ fn frame(i: usize) -> Frame {
     let x = (i + 1) as f32;
     Frame {
         values: vec![x, 2.0 * x, -(i as f32), x],
+        ..Frame::default()
     }
 }
 
 fn open(out: &Path, spec: &DatasetSpec, append: bool) -> Result<LeRobotWriter, DatasetError> {
-    LeRobotWriter::create(
-        spec,
-        &WriterOptions {
-            out: out.to_path_buf(),
-            append,
-        },
-    )
+    LeRobotWriter::create(spec, &WriterOptions::new(out, append))
 }
 
 fn write_episodes(w: &mut LeRobotWriter, tasks: &[&str], frames: usize) {
     for task in tasks {
-        w.begin_episode(task).unwrap();
+        w.begin_episode(task, 0).unwrap();
         for i in 0..frames {
             w.write_frame(&frame(i)).unwrap();
         }
@@ -376,7 +371,7 @@ fn drop_without_finish_leaves_nothing() {
     let out = tmp.path().join("ds");
     {
         let mut w = open(&out, &spec(), false).unwrap();
-        w.begin_episode("pick").unwrap();
+        w.begin_episode("pick", 0).unwrap();
         for i in 0..5 {
             w.write_frame(&frame(i)).unwrap();
         }
@@ -402,8 +397,11 @@ fn rejects_bad_frames_and_empty_runs() {
         w.write_frame(&frame(0)),
         Err(DatasetError::Invalid(_))
     ));
-    w.begin_episode("pick").unwrap();
-    let short = Frame { values: vec![1.0] };
+    w.begin_episode("pick", 0).unwrap();
+    let short = Frame {
+        values: vec![1.0],
+        ..Frame::default()
+    };
     match w.write_frame(&short) {
         Err(DatasetError::Invalid(m)) => assert!(m.contains("episode 0, frame 0"), "{m}"),
         other => panic!("{other:?}"),
@@ -418,7 +416,7 @@ fn rejects_bad_frames_and_empty_runs() {
     cam.features.push(FeatureSpec {
         key: "observation.images.front".into(),
         kind: FeatureKind::Video {
-            height: 64,
+            height: 0,
             width: 64,
         },
     });
@@ -595,7 +593,7 @@ fn long_episode_flushes_row_groups() {
         }],
     };
     let mut w = open(&out, &spec, false).unwrap();
-    w.begin_episode("long").unwrap();
+    w.begin_episode("long", 0).unwrap();
     let mut x = 1u32;
     for _ in 0..40_000 {
         let values = (0..64)
@@ -607,7 +605,11 @@ fn long_episode_flushes_row_groups() {
                 x as f32
             })
             .collect();
-        w.write_frame(&Frame { values }).unwrap();
+        w.write_frame(&Frame {
+            values,
+            ..Frame::default()
+        })
+        .unwrap();
     }
     w.end_episode(Value::Null).unwrap();
     Box::new(w).finish().unwrap();

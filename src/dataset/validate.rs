@@ -425,7 +425,7 @@ fn check_data(
             .unwrap_or(&f)
             .to_string_lossy()
             .into_owned();
-        match parse_chunk_file(&rel) {
+        match parse_chunk_file(&rel, "parquet") {
             Some(cf) => located.push((f, cf)),
             None => p.add(
                 "data-stray",

@@ -42,6 +42,7 @@ pub fn convert_with(
         task: None,
         append: false,
         progress: false,
+        video: Default::default(),
     })
 }
 
