@@ -2,12 +2,14 @@
 //! repository's fixtures: the same (topic, time, payload) for every message, in the same order,
 //! whether read in one window or in many small ones.
 
-use std::collections::HashMap;
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use bagstream::bag;
 use bagstream::Time;
+use common::rosbag_crate_messages;
 
 type Msg = (String, Time, Vec<u8>);
 
@@ -53,37 +55,8 @@ fn ours(path: &Path, step: Option<Time>) -> Result<Vec<Msg>, String> {
     Ok(msgs)
 }
 
-/// Read every message with the `rosbag` crate, in file order, then sorted by time (stable, so
-/// file order breaks ties as it does for us).
 fn reference(path: &Path) -> Result<Vec<Msg>, String> {
-    let bag = rosbag::RosBag::new(path).map_err(|e| e.to_string())?;
-    let mut topics: HashMap<u32, String> = HashMap::new();
-    for rec in bag.index_records() {
-        if let rosbag::IndexRecord::Connection(c) = rec.map_err(|e| e.to_string())? {
-            topics.insert(c.id, c.storage_topic.to_string());
-        }
-    }
-    let mut msgs = Vec::new();
-    for rec in bag.chunk_records() {
-        if let rosbag::ChunkRecord::Chunk(chunk) = rec.map_err(|e| e.to_string())? {
-            for m in chunk.messages() {
-                match m.map_err(|e| e.to_string())? {
-                    rosbag::MessageRecord::Connection(c) => {
-                        topics.insert(c.id, c.storage_topic.to_string());
-                    }
-                    rosbag::MessageRecord::MessageData(d) => {
-                        let topic = topics
-                            .get(&d.conn_id)
-                            .cloned()
-                            .ok_or_else(|| format!("unknown connection {}", d.conn_id))?;
-                        msgs.push((topic, d.time as Time, d.data.to_vec()));
-                    }
-                }
-            }
-        }
-    }
-    msgs.sort_by_key(|m| m.1);
-    Ok(msgs)
+    rosbag_crate_messages(path)
 }
 
 fn first_difference(a: &[Msg], b: &[Msg]) -> String {

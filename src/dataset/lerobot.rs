@@ -358,7 +358,9 @@ impl LeRobotWriter {
     }
 
     /// Starts a new video file at an episode start once the current one passes this many
-    /// bytes (default `video_files_size_in_mb`, 200 MB).
+    /// bytes (default `video_files_size_in_mb`, 200 MB); 0 gives one file per episode. The
+    /// size is what ffmpeg has written so far, which trails the frames sent by the encoder's
+    /// lookahead, so a file can end one episode later than an exact count would say.
     pub fn set_video_file_limit(&mut self, bytes: u64) {
         self.video_file_limit = bytes;
     }

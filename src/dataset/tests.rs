@@ -999,3 +999,228 @@ fn validator_names_each_broken_rule() {
         );
     }
 }
+
+/// A dataset with a video camera (64x64) and an image camera (8x6) beside a vector.
+fn camera_spec() -> DatasetSpec {
+    let mut s = spec();
+    s.features.insert(
+        1,
+        FeatureSpec {
+            key: "observation.images.front".into(),
+            kind: FeatureKind::Video {
+                height: 64,
+                width: 64,
+            },
+        },
+    );
+    s.features.push(FeatureSpec {
+        key: "observation.images.still".into(),
+        kind: FeatureKind::Image {
+            height: 6,
+            width: 8,
+        },
+    });
+    s
+}
+
+/// Frame i: both pictures one flat colour, red = 10 * i (PNG left to the writer).
+fn camera_frame(i: usize) -> Frame {
+    let mut f = frame(i);
+    for (w, h) in [(64, 64), (8, 6)] {
+        let mut rgb = crate::camera::RgbImage::new();
+        rgb.set_size(w, h);
+        for px in rgb.data.chunks_mut(3) {
+            px.copy_from_slice(&[(10 * i) as u8, 128, 200]);
+        }
+        f.images.push(FrameImage {
+            rgb,
+            png: Vec::new(),
+        });
+    }
+    f
+}
+
+fn camera_writer(out: &Path, append: bool) -> Option<LeRobotWriter> {
+    if crate::video::find_ffmpeg().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI installs ffmpeg");
+        eprintln!("skipped: ffmpeg is needed");
+        return None;
+    }
+    let opts = WriterOptions {
+        video: crate::video::VideoSettings::for_codec(crate::video::Codec::H264),
+        ..WriterOptions::new(out, append)
+    };
+    Some(LeRobotWriter::create(&camera_spec(), &opts).unwrap())
+}
+
+fn write_camera_episodes(w: &mut LeRobotWriter, lens: &[usize]) {
+    for &n in lens {
+        w.begin_episode("look", n as u64).unwrap();
+        for i in 0..n {
+            w.write_frame(&camera_frame(i)).unwrap();
+        }
+        w.end_episode(Value::Null).unwrap();
+    }
+}
+
+/// (chunk, file, from, to) of the front camera, per episode.
+fn video_spans(ds: &Path) -> Vec<(i64, i64, f64, f64)> {
+    let (_, bs) = batches(&ds.join("meta/episodes/chunk-000/file-000.parquet"));
+    let k = "videos/observation.images.front";
+    let mut out = Vec::new();
+    for b in &bs {
+        let c = col::<Int64Array>(b, &format!("{k}/chunk_index"));
+        let f = col::<Int64Array>(b, &format!("{k}/file_index"));
+        let from = col::<Float64Array>(b, &format!("{k}/from_timestamp"));
+        let to = col::<Float64Array>(b, &format!("{k}/to_timestamp"));
+        for i in 0..b.num_rows() {
+            out.push((c.value(i), f.value(i), from.value(i), to.value(i)));
+        }
+    }
+    out
+}
+
+fn video_frames(path: &Path) -> u64 {
+    let ffmpeg = crate::video::find_ffmpeg().unwrap();
+    crate::video::count_frames(&ffmpeg, path).unwrap()
+}
+
+#[test]
+fn cameras_write_videos_images_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let Some(mut w) = camera_writer(&out, false) else {
+        return;
+    };
+    write_camera_episodes(&mut w, &[5, 3, 4]);
+    let summary = Box::new(w).finish().unwrap();
+    assert_eq!(summary.encoders, 1);
+    assert_eq!(summary.videos.len(), 1);
+    let video = out.join("videos/observation.images.front/chunk-000/file-000.mp4");
+    assert_eq!(summary.videos[0].path, video);
+    assert_eq!(
+        video_frames(&video),
+        12,
+        "episodes concatenated in one file"
+    );
+    let spans = video_spans(&out);
+    assert_eq!(spans.len(), 3);
+    for (got, want) in spans.iter().zip([(0.0, 0.5), (0.5, 0.8), (0.8, 1.2)]) {
+        assert_eq!((got.0, got.1), (0, 0));
+        assert!(
+            close(got.2, want.0, 1e-12) && close(got.3, want.1, 1e-12),
+            "{got:?}"
+        );
+    }
+    let info = read_json(&out.join("meta/info.json"));
+    let front = &info["features"]["observation.images.front"];
+    assert_eq!(front["dtype"], "video");
+    assert_eq!(front["shape"], json!([64, 64, 3]));
+    assert_eq!(front["names"], json!(["height", "width", "channels"]));
+    assert_eq!(front["info"]["video.codec"], "h264");
+    assert_eq!(
+        info["features"]["observation.images.still"]["dtype"],
+        "image"
+    );
+    assert!(info["video_path"].is_string());
+    // Camera stats per channel on pixel/255, shaped (3, 1, 1); red is 10*i/255.
+    let stats = read_json(&out.join("meta/stats.json"));
+    let front = &stats["observation.images.front"];
+    assert_eq!(front["max"][0], json!([[40.0 / 255.0]]));
+    assert_eq!(front["min"][2], json!([[200.0 / 255.0]]));
+    assert_eq!(front["count"], json!([12]));
+    // The image column holds PNG bytes of the exact pixels.
+    let (schema, bs) = batches(&out.join("data/chunk-000/file-000.parquet"));
+    assert!(schema.field_with_name("observation.images.front").is_err());
+    let st = col::<arrow_array::StructArray>(&bs[0], "observation.images.still");
+    let bytes = st
+        .column_by_name("bytes")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::BinaryArray>()
+        .unwrap();
+    let img = image::load_from_memory(bytes.value(4)).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (8, 6));
+    assert_eq!(img.get_pixel(7, 5).0, [40, 128, 200]);
+    // The episodes parquet's camera stats are nested lists, as lerobot writes (3, 1, 1).
+    let (eps, _) = batches(&out.join("meta/episodes/chunk-000/file-000.parquet"));
+    let mean = eps
+        .field_with_name("stats/observation.images.front/mean")
+        .unwrap();
+    assert_eq!(
+        mean.data_type().to_string(),
+        "List(List(List(Float64)))",
+        "{:?}",
+        mean.data_type()
+    );
+    assert_eq!(validate(&out).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn video_files_roll_over_at_the_size_limit_and_on_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let Some(mut w) = camera_writer(&out, false) else {
+        return;
+    };
+    // 0: every episode starts a new file (any other limit is met when ffmpeg has written that
+    // much, which lags the frames sent by its lookahead).
+    w.set_video_file_limit(0);
+    write_camera_episodes(&mut w, &[2, 3]);
+    Box::new(w).finish().unwrap();
+    let spans = video_spans(&out);
+    assert_eq!(spans, vec![(0, 0, 0.0, 0.2), (0, 1, 0.0, 0.3)]);
+    let dir_v = out.join("videos/observation.images.front/chunk-000");
+    assert_eq!(video_frames(&dir_v.join("file-000.mp4")), 2);
+    assert_eq!(video_frames(&dir_v.join("file-001.mp4")), 3);
+
+    // An append starts a new file after the last one and keeps the old files as they were.
+    let mut w = camera_writer(&out, true).unwrap();
+    write_camera_episodes(&mut w, &[4]);
+    Box::new(w).finish().unwrap();
+    let spans = video_spans(&out);
+    assert_eq!(spans.len(), 3);
+    assert_eq!(spans[2], (0, 2, 0.0, 0.4));
+    assert_eq!(video_frames(&dir_v.join("file-002.mp4")), 4);
+    assert_eq!(video_frames(&dir_v.join("file-000.mp4")), 2);
+    let stats = read_json(&out.join("meta/stats.json"));
+    assert_eq!(stats["observation.images.front"]["count"], json!([9]));
+    assert_eq!(validate(&out).unwrap(), Vec::<String>::new());
+
+    // Another codec cannot join the dataset's videos.
+    let opts = WriterOptions {
+        video: crate::video::VideoSettings::for_codec(crate::video::Codec::Av1),
+        ..WriterOptions::new(&out, true)
+    };
+    match LeRobotWriter::create(&camera_spec(), &opts) {
+        Err(DatasetError::Refused { detail, .. }) => {
+            assert!(detail.contains("--vcodec h264"), "{detail}")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("appended av1 to h264 videos"),
+    }
+}
+
+#[test]
+fn a_failed_run_leaves_no_video_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let Some(mut w) = camera_writer(&out, false) else {
+        return;
+    };
+    w.begin_episode("look", 3).unwrap();
+    w.write_frame(&camera_frame(0)).unwrap();
+    let mut wrong = camera_frame(1);
+    wrong.images[0].rgb.set_size(32, 32);
+    match w.write_frame(&wrong) {
+        Err(DatasetError::Invalid(m)) => assert!(m.contains("observation.images.front"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    drop(w);
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary left"
+    );
+}

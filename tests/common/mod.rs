@@ -10,6 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions, ConvertSummary};
+use bagstream::video::VideoSettings;
 
 /// `../shared/bags`, or None (with a message) when it is absent.
 pub fn shared_bags() -> Option<PathBuf> {
@@ -34,6 +35,17 @@ pub fn convert_with(
     out: &Path,
     chunk_secs: f64,
 ) -> bagstream::Result<ConvertSummary> {
+    convert_video(config, bags, out, chunk_secs, VideoSettings::default())
+}
+
+/// [`convert_with`] with video settings.
+pub fn convert_video(
+    config: &str,
+    bags: &[impl AsRef<Path>],
+    out: &Path,
+    chunk_secs: f64,
+    video: VideoSettings,
+) -> bagstream::Result<ConvertSummary> {
     convert(&ConvertOptions {
         config: Config::parse(config).expect("test config parses"),
         bags: bags.iter().map(|b| b.as_ref().to_path_buf()).collect(),
@@ -42,8 +54,91 @@ pub fn convert_with(
         task: None,
         append: false,
         progress: false,
-        video: Default::default(),
+        video,
     })
+}
+
+/// True when ffmpeg and ffprobe are there; otherwise says the test is skipped. In CI (which
+/// installs them) their absence fails the test instead.
+pub fn have_ffmpeg() -> bool {
+    let ok = ["ffmpeg", "ffprobe"].iter().all(|t| {
+        std::process::Command::new(t)
+            .arg("-version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ffmpeg and ffprobe are needed in CI (.ci/run installs them)"
+        );
+        eprintln!("skipped: ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
+    }
+    ok
+}
+
+/// Every frame of a video as `width * height * 3` rgb24 bytes, decoded by ffmpeg.
+pub fn decode_video(path: &Path, width: u32, height: u32) -> Vec<Vec<u8>> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "ffmpeg could not decode {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = width as usize * height as usize * 3;
+    assert_eq!(
+        out.stdout.len() % n,
+        0,
+        "{} is not {width}x{height}",
+        path.display()
+    );
+    out.stdout.chunks(n).map(|c| c.to_vec()).collect()
+}
+
+/// The PNG (or JPEG) bytes of an image column (`struct<bytes, path>`), decoded to rgb24.
+pub fn image_column(batches: &[RecordBatch], column: &str) -> Vec<(u32, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = b
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        let st = col
+            .as_any()
+            .downcast_ref::<arrow_array::StructArray>()
+            .expect("struct column");
+        let bytes = st
+            .column_by_name("bytes")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::BinaryArray>()
+            .expect("binary bytes");
+        for i in 0..bytes.len() {
+            let img = image::load_from_memory(bytes.value(i))
+                .expect("image bytes decode")
+                .to_rgb8();
+            out.push((img.width(), img.height(), img.into_raw()));
+        }
+    }
+    out
+}
+
+/// Mean absolute difference of two equally long byte pictures.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len().max(1) as f64
 }
 
 /// Every file of a dataset by relative path, with `meta/sync_report.json` stripped of the bag
@@ -171,3 +266,38 @@ features:
     tolerance: 0.1
     on_missing: hold
 "#;
+
+/// Read every message with the `rosbag` crate, in file order, then sorted by time (stable, so
+/// file order breaks ties as it does for us).
+pub fn rosbag_crate_messages(
+    path: &Path,
+) -> Result<Vec<(String, bagstream::Time, Vec<u8>)>, String> {
+    let bag = rosbag::RosBag::new(path).map_err(|e| e.to_string())?;
+    let mut topics: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    for rec in bag.index_records() {
+        if let rosbag::IndexRecord::Connection(c) = rec.map_err(|e| e.to_string())? {
+            topics.insert(c.id, c.storage_topic.to_string());
+        }
+    }
+    let mut msgs = Vec::new();
+    for rec in bag.chunk_records() {
+        if let rosbag::ChunkRecord::Chunk(chunk) = rec.map_err(|e| e.to_string())? {
+            for m in chunk.messages() {
+                match m.map_err(|e| e.to_string())? {
+                    rosbag::MessageRecord::Connection(c) => {
+                        topics.insert(c.id, c.storage_topic.to_string());
+                    }
+                    rosbag::MessageRecord::MessageData(d) => {
+                        let topic = topics
+                            .get(&d.conn_id)
+                            .cloned()
+                            .ok_or_else(|| format!("unknown connection {}", d.conn_id))?;
+                        msgs.push((topic, d.time as bagstream::Time, d.data.to_vec()));
+                    }
+                }
+            }
+        }
+    }
+    msgs.sort_by_key(|m| m.1);
+    Ok(msgs)
+}

@@ -1,0 +1,228 @@
+//! Camera features end to end: pictures go into videos and image columns unchanged (within
+//! codec loss), only picked messages are decoded, and bad camera input fails with one clear
+//! line.
+
+mod common;
+
+use std::path::Path;
+
+use bagstream::video::{Codec, VideoSettings};
+use common::*;
+
+fn h264() -> VideoSettings {
+    VideoSettings::for_codec(Codec::H264)
+}
+
+/// (width, height, encoding, pixel bytes) of a serialized sensor_msgs/Image, read by hand.
+fn raw_image(msg: &[u8]) -> (u32, u32, String, Vec<u8>) {
+    let mut at = 0usize;
+    let mut u32_at = |at: &mut usize| {
+        let v = u32::from_le_bytes(msg[*at..*at + 4].try_into().unwrap());
+        *at += 4;
+        v
+    };
+    at += 12; // seq, stamp
+    let n = u32_at(&mut at) as usize;
+    at += n; // frame_id
+    let height = u32_at(&mut at);
+    let width = u32_at(&mut at);
+    let n = u32_at(&mut at) as usize;
+    let encoding = String::from_utf8(msg[at..at + n].to_vec()).unwrap();
+    at += n;
+    at += 1; // is_bigendian
+    let step = u32_at(&mut at);
+    let n = u32_at(&mut at) as usize;
+    let data = &msg[at..at + n];
+    let row = width as usize * 3;
+    let pixels = (0..height as usize)
+        .flat_map(|y| data[y * step as usize..y * step as usize + row].to_vec())
+        .collect();
+    (width, height, encoding, pixels)
+}
+
+/// The payloads of one topic, in time order, read by the `rosbag` crate.
+fn topic_messages(bag: &Path, topic: &str) -> Vec<Vec<u8>> {
+    rosbag_crate_messages(bag)
+        .unwrap()
+        .into_iter()
+        .filter(|(t, _, _)| t == topic)
+        .map(|(_, _, d)| d)
+        .collect()
+}
+
+fn info(ds: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(ds.join("meta/info.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn synthetic_cameras_hold_the_source_pictures() {
+    let Some(shared) = shared_bags() else {
+        return;
+    };
+    if !have_ffmpeg() {
+        return;
+    }
+    let bag = shared.join("synthetic/ros1_none.bag");
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(fixture("shared-synthetic-cameras.yaml")).unwrap();
+    let video = dir.path().join("video");
+    let s = convert_video(&config, &[&bag], &video, 0.3, h264()).unwrap();
+    assert_eq!(s.frames(), 19);
+    assert_eq!(s.encoders, 2);
+    assert!(s.encoder_peak_rss.is_some());
+    assert_eq!(
+        bagstream::dataset::validate::validate(&video).unwrap(),
+        Vec::<String>::new()
+    );
+    // The same cameras stored losslessly, to compare the videos with.
+    let lossless = dir.path().join("images");
+    let image_config = config.replace(
+        "  observation.images.cam_high:\n    topic: /cam_high/image_raw\n",
+        "  observation.images.cam_high:\n    topic: /cam_high/image_raw\n    type: image\n",
+    );
+    let image_config = image_config.replace("    type: video\n", "    type: image\n");
+    convert_with(&image_config, &[&bag], &lossless, 0.3).unwrap();
+    assert_eq!(
+        info(&lossless)["features"]["observation.images.cam_wrist"]["dtype"],
+        "image"
+    );
+    let batches = read_parquet(&data_file(&lossless));
+
+    // The raw camera's pixels are the message's bytes, exactly: frame k picks message k (the
+    // camera and the grid are both at 10 Hz from the same start).
+    let raw = topic_messages(&bag, "/cam_high/image_raw");
+    let high = image_column(&batches, "observation.images.cam_high");
+    assert_eq!(high.len(), 19);
+    for (k, (w, h, px)) in high.iter().enumerate() {
+        let (mw, mh, enc, want) = raw_image(&raw[k]);
+        assert_eq!((enc.as_str(), *w, *h), ("rgb8", mw, mh));
+        assert!(px == &want, "cam_high frame {k} differs from its message");
+    }
+    // Each video frame is its lossless frame within codec loss.
+    for key in [
+        "observation.images.cam_high",
+        "observation.images.cam_wrist",
+    ] {
+        let shape = &info(&video)["features"][key]["shape"];
+        let (h, w) = (
+            shape[0].as_u64().unwrap() as u32,
+            shape[1].as_u64().unwrap() as u32,
+        );
+        let frames = decode_video(
+            &video.join(format!("videos/{key}/chunk-000/file-000.mp4")),
+            w,
+            h,
+        );
+        let exact = image_column(&batches, key);
+        assert_eq!(frames.len(), exact.len(), "{key}: frames in the video");
+        for (k, (f, (_, _, px))) in frames.iter().zip(&exact).enumerate() {
+            let d = mean_abs_diff(f, px);
+            assert!(
+                d < 6.0,
+                "{key} frame {k}: mean |diff| {d:.2} from the source"
+            );
+        }
+    }
+}
+
+#[test]
+fn realsense_colour_stream_as_video() {
+    let Some(shared) = shared_bags() else {
+        return;
+    };
+    if !have_ffmpeg() {
+        return;
+    }
+    let bag = shared.join("librealsense/single_depth_color_640x480.bag");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let config = std::fs::read_to_string(fixture("shared-realsense.yaml")).unwrap();
+    // h264: fast, and the same pixels as any codec would give within loss.
+    let s = convert_video(&config, &[&bag], &out, 1.0, h264()).unwrap();
+    assert_eq!(s.frames(), 1);
+    assert_eq!(s.episodes[0].cameras[0].decoded, 1);
+    let i = info(&out);
+    assert_eq!(
+        i["features"]["observation.images.color"]["shape"],
+        serde_json::json!([480, 640, 3])
+    );
+    let frames = decode_video(
+        &out.join("videos/observation.images.color/chunk-000/file-000.mp4"),
+        640,
+        480,
+    );
+    let msg = &topic_messages(&bag, "/device_0/sensor_1/Color_0/image/data")[0];
+    let (w, h, enc, px) = raw_image(msg);
+    assert_eq!((w, h, enc.as_str()), (640, 480, "rgb8"));
+    let d = mean_abs_diff(&frames[0], &px);
+    assert!(d < 4.0, "mean |diff| {d:.2} from the source image");
+    assert_eq!(
+        bagstream::dataset::validate::validate(&out).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn ros_numpy_image_is_stored_losslessly() {
+    let Some(shared) = shared_bags() else {
+        return;
+    };
+    let bag = shared.join("ros_numpy/test.bag");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let config = std::fs::read_to_string(fixture("shared-ros-numpy.yaml")).unwrap();
+    let s = convert_with(&config, &[&bag], &out, 1.0).unwrap();
+    assert_eq!((s.frames(), s.encoders), (1, 0));
+    assert!(!out.join("videos").exists());
+    let (w, h, enc, want) = raw_image(&topic_messages(&bag, "/image")[0]);
+    assert_eq!((w, h, enc.as_str()), (360, 240, "rgb8"));
+    let got = image_column(&read_parquet(&data_file(&out)), "observation.images.still");
+    assert_eq!((got[0].0, got[0].1), (360, 240));
+    assert!(
+        got[0].2 == want,
+        "the PNG holds other pixels than the message"
+    );
+    let i = info(&out);
+    assert_eq!(i["features"]["observation.images.still"]["dtype"], "image");
+    assert!(i["video_path"].is_null());
+    assert_eq!(
+        bagstream::dataset::validate::validate(&out).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn camera_config_errors_are_one_clear_line() {
+    let Some(shared) = shared_bags() else {
+        return;
+    };
+    let bag = shared.join("synthetic/ros1_none.bag");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /joint_states}\n",
+            2,
+            "topic /joint_states (sensor_msgs/JointState): topic type sensor_msgs/JointState is not an image type",
+        ),
+        (
+            // 64x48 is under SVT-AV1's 64 px minimum.
+            "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam_high/image_raw}\n",
+            2,
+            "features.cam: 64x48 frames are too small for libsvtav1",
+        ),
+        (
+            "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam_high/image_raw, resize: [63, 64]}\n",
+            2,
+            "needs an even width and height",
+        ),
+    ];
+    for (i, (config, code, want)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("ds{i}"));
+        let e = convert_with(config, &[&bag], &out, 1.0).expect_err(config);
+        let msg = e.to_string();
+        assert!(msg.contains(want), "{config}: got {msg:?}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+        assert_eq!(e.exit_code(), *code, "{msg}");
+        assert!(!out.exists());
+    }
+}
