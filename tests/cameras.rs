@@ -16,7 +16,7 @@ fn h264() -> VideoSettings {
 /// (width, height, encoding, pixel bytes) of a serialized sensor_msgs/Image, read by hand.
 fn raw_image(msg: &[u8]) -> (u32, u32, String, Vec<u8>) {
     let mut at = 0usize;
-    let mut u32_at = |at: &mut usize| {
+    let u32_at = |at: &mut usize| {
         let v = u32::from_le_bytes(msg[*at..*at + 4].try_into().unwrap());
         *at += 4;
         v
