@@ -37,7 +37,12 @@ compat: build
 	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2-append $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
 	$(BIN) convert -q --config fixtures/shared-joint-states.yaml --out out/compat/pr2-append --append --task "second task" $(SHARED)/bags/robot_state_publisher/joint_states_indexed.bag
 	$(BIN) convert -q --config fixtures/teleop.yaml --out out/compat/teleop fixtures/teleop_lz4.bag fixtures/teleop_bz2.bag
-	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop
+	$(BIN) convert -q --config fixtures/shared-synthetic-cameras.yaml --vcodec h264 --out out/compat/cameras-h264 $(SHARED)/bags/synthetic/ros1_none.bag $(SHARED)/bags/synthetic/ros1_lz4.bag
+	$(BIN) convert -q --config fixtures/shared-synthetic-cameras-av1.yaml --out out/compat/cameras-av1 $(SHARED)/bags/synthetic/ros1_none.bag
+	$(BIN) convert -q --config fixtures/shared-synthetic-cameras-av1.yaml --out out/compat/cameras-av1 --append --task "second task" $(SHARED)/bags/synthetic/ros1_bz2.bag
+	$(BIN) convert -q --config fixtures/shared-realsense.yaml --out out/compat/realsense $(SHARED)/bags/librealsense/single_depth_color_640x480.bag
+	$(BIN) convert -q --config fixtures/shared-ros-numpy.yaml --out out/compat/ros-numpy $(SHARED)/bags/ros_numpy/test.bag
+	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop out/compat/cameras-h264 out/compat/cameras-av1 out/compat/realsense out/compat/ros-numpy
 
 clean:
 	rm -rf out
