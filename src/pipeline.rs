@@ -34,7 +34,7 @@ const WINDOWS_IN_FLIGHT: usize = 2;
 const FRAMES_IN_FLIGHT: usize = 64;
 /// Bytes of decoded pictures per channel between the aligner and the writer: with large
 /// cameras fewer frames are in flight (at least 2).
-const IMAGE_BYTES_IN_FLIGHT: usize = 12 << 20;
+const IMAGE_BYTES_IN_FLIGHT: usize = 4 << 20;
 /// Decode workers at most (fewer on machines with fewer cores).
 const MAX_DECODE_WORKERS: usize = 4;
 
