@@ -226,3 +226,97 @@ fn camera_config_errors_are_one_clear_line() {
         assert!(!out.exists());
     }
 }
+
+/// A serialized sensor_msgs/Image of one flat colour.
+fn flat_image(width: u32, height: u32, encoding: &str, value: u8) -> Vec<u8> {
+    let channels = if encoding.starts_with("mono") { 1 } else { 3 };
+    let step = width * channels;
+    let mut s = bagstream::synth::Ser::default();
+    s.header(0, 0, "cam")
+        .u32(height)
+        .u32(width)
+        .string(encoding)
+        .u8(0)
+        .u32(step)
+        .u32(step * height);
+    s.0.extend(std::iter::repeat_n(value, (step * height) as usize));
+    s.0
+}
+
+/// A 1 s bag with `/cam` at 10 Hz; `size(i)` and `encoding` give message i's picture.
+fn camera_bag(path: &Path, encoding: &str, size: impl Fn(u32) -> (u32, u32)) {
+    use bagstream::bag::write::{BagWriter, WriteOptions};
+    let image = bagstream::synth::IMAGE;
+    let mut w = BagWriter::create(path, WriteOptions::default()).unwrap();
+    let c = w.add_connection(
+        "/cam",
+        image.datatype,
+        image.md5sum,
+        image.definition,
+        None,
+        false,
+    );
+    for i in 0..10u32 {
+        let (wd, ht) = size(i);
+        let t = 1_000_000_000_000 + i64::from(i) * 100_000_000;
+        w.write(c, t, &flat_image(wd, ht, encoding, (20 * i) as u8))
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+const CAM_CONFIG: &str = "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam, type: image}\n";
+
+#[test]
+fn a_picture_of_another_size_needs_resize() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("sizes.bag");
+    camera_bag(&bag, "rgb8", |i| if i < 5 { (64, 48) } else { (32, 24) });
+    let out = dir.path().join("ds");
+    let e = convert_with(CAM_CONFIG, &[&bag], &out, 0.25).expect_err("sizes differ");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("topic /cam") && msg.contains("32x24") && msg.contains("set `resize`"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert!(!out.exists());
+
+    let resized = CAM_CONFIG.replace("type: image}", "type: image, resize: [16, 12]}");
+    convert_with(&resized, &[&bag], &out, 0.25).unwrap();
+    let frames = image_column(&read_parquet(&data_file(&out)), "cam");
+    assert_eq!(frames.len(), 10);
+    for (k, (w, h, px)) in frames.iter().enumerate() {
+        assert_eq!((*w, *h), (16, 12));
+        // A flat picture stays flat through the resize: value 20k on every channel.
+        assert!(px.iter().all(|v| *v == (20 * k) as u8), "frame {k}");
+    }
+}
+
+#[test]
+fn an_unsupported_encoding_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("yuv.bag");
+    camera_bag(&bag, "yuv422", |_| (8, 8));
+    let out = dir.path().join("ds");
+    let e = convert_with(CAM_CONFIG, &[&bag], &out, 1.0).expect_err("yuv422");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("features.cam") && msg.contains("/cam") && msg.contains("`yuv422`"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert!(!out.exists());
+}
+
+#[test]
+fn mono_pictures_become_grey_rgb() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("mono.bag");
+    camera_bag(&bag, "mono8", |_| (8, 6));
+    let out = dir.path().join("ds");
+    convert_with(CAM_CONFIG, &[&bag], &out, 1.0).unwrap();
+    let frames = image_column(&read_parquet(&data_file(&out)), "cam");
+    assert_eq!(frames.len(), 10);
+    assert!(frames[3].2.iter().all(|v| *v == 60));
+}
