@@ -2,7 +2,8 @@
 //!
 //! Every value is a deterministic function of time so tests can compute what a converter must
 //! output. In the value functions `t` is seconds since [`TeleopSpec::start`] of the message's
-//! receive (record) time; header stamps are the record time minus [`LATENCY`].
+//! receive (record) time; header stamps are the record time minus [`LATENCY`]. Camera pictures
+//! are a function of the frame number (the message's `seq`): [`camera_pixel`].
 //!
 //! Definitions are the full texts `gendeps --cat` gives on ROS Noetic (comments included, `MSG:`
 //! sections for dependencies) and the md5sums are the ROS ones (checked against real bags).
@@ -170,7 +171,7 @@ float64 w\n",
 };
 
 /// sensor_msgs/Image, with the comment-free definition the repository's reference bags carry
-/// (`../shared/bags/synthetic*/`); only used for large-payload benchmark bags.
+/// (`../shared/bags/synthetic*/`).
 pub const IMAGE: MsgType = MsgType {
     datatype: "sensor_msgs/Image",
     md5sum: "060021388200f6f0f447d0fcd9c64743",
@@ -179,6 +180,33 @@ pub const IMAGE: MsgType = MsgType {
 uint8 is_bigendian\nuint32 step\nuint8[] data",
         sep!(),
         "MSG: std_msgs/Header\nuint32 seq\ntime stamp\nstring frame_id\n"
+    ),
+};
+
+/// sensor_msgs/CompressedImage, the full text `gendeps --cat` gives on ROS Noetic (the
+/// "cameara" typo is ROS's own).
+pub const COMPRESSED_IMAGE: MsgType = MsgType {
+    datatype: "sensor_msgs/CompressedImage",
+    md5sum: "8f7a12909da2c9d3332d540a0977563f",
+    definition: concat!(
+        // One literal per line: a `\` line continuation would eat the indentation.
+        "# This message contains a compressed image\n",
+        "\n",
+        "Header header        # Header timestamp should be acquisition time of image\n",
+        "                     # Header frame_id should be optical frame of camera\n",
+        "                     # origin of frame should be optical center of cameara\n",
+        "                     # +x should point to the right in the image\n",
+        "                     # +y should point down in the image\n",
+        "                     # +z should point into to plane of the image\n",
+        "\n",
+        "string format        # Specifies the format of the data\n",
+        "                     #   Acceptable values:\n",
+        "                     #     jpeg, png\n",
+        "uint8[] data         # Compressed image buffer\n",
+        sep!(),
+        "MSG: std_msgs/Header\n",
+        header_text!(),
+        "\n"
     ),
 };
 
@@ -265,15 +293,77 @@ pub fn pose_stamped(
     s.0
 }
 
-/// An rgb8 image whose pixels are pseudo-random bytes from `seed` (incompressible, so file
-/// sizes stay predictable whatever the chunk compression).
+/// Blue level of camera frame `frame` (the camera message's `seq`, counted from 0):
+/// `20 + 2 * frame` for frames 0 to 109 (20, 22, ..., 238), after which it wraps around
+/// (`20 + 2 * (frame % 110)`: 3.7 s at 30 Hz). [`camera_pixel`] paints the whole picture's blue
+/// channel with it, so that a decoded frame tells which camera frame it came from.
+///
+/// Codecs keep it on average but not exactly. JPEG ([`image_jpeg`]) keeps the picture's mean
+/// blue within half a level and single pixels within 4 levels. An AV1 round trip (crf 30, g 2,
+/// yuv420p; SVT-AV1 1.4) moved the mean blue by up to 4 levels, mostly down, even for a flat
+/// picture: more than the 2-level spacing, so a video test should allow for that or tell frames
+/// apart by comparing whole pictures ([`camera_rgb`]) too.
+pub fn camera_frame_code(frame: u32) -> u8 {
+    (20 + 2 * (frame % 110)) as u8
+}
+
+/// A parabolic approximation of `amp * sin(2 pi q / period)` (two parabola arcs per period, so
+/// value and slope are continuous), in 1/256 levels. Integer arithmetic, so the fixture bytes
+/// are the same on every platform. `period` must be even.
+fn camera_wave(q: i64, period: i64, amp: i64) -> i64 {
+    let half = period / 2;
+    let p = q.rem_euclid(period);
+    let (u, sign) = if p < half { (p, 1) } else { (p - half, -1) };
+    sign * (1024 * amp * u * (half - u) / (half * half))
+}
+
+/// The camera picture at position `u = x + 2 y` of frame `frame`: see [`camera_pixel`].
+fn camera_at(frame: u32, u: u64) -> [u8; 3] {
+    let (f, u) = (i64::from(frame), u as i64);
+    let level = |v: i64| ((128 * 256 + v + 128) >> 8).clamp(0, 255) as u8;
+    let r = camera_wave(u + 11 * f, 384, 60) + camera_wave(u - 17 * f, 224, 24);
+    let g = camera_wave(u - 13 * f, 448, 60) + camera_wave(u + 15 * f, 288, 24);
+    [level(r), level(g), camera_frame_code(frame)]
+}
+
+/// The synthetic camera's picture: pixel (`x`, `y`) of camera frame `frame` as RGB.
+///
+/// Red and green are each two smooth waves (periods of 224 to 448 px, 44 to 212 levels in all)
+/// along the diagonal direction `x + 2 y`, moving by 11 to 17 px per frame in different
+/// directions, so the picture changes from frame to frame (red and green repeat after 2688
+/// frames); blue is [`camera_frame_code`] everywhere. Smooth enough for JPEG at quality 90 (mean
+/// error under 1 level) and AV1 at crf 30 with 4:2:0 chroma (about 2 levels). The picture
+/// depends on `x + 2 y` only, so each row is the row above shifted by two pixels: LZ4 and bz2
+/// chunks shrink raw frames about 15 times, which keeps the fixture bags small.
+pub fn camera_pixel(frame: u32, x: u32, y: u32) -> [u8; 3] {
+    camera_at(frame, u64::from(x) + 2 * u64::from(y))
+}
+
+/// The whole [`camera_pixel`] picture of `frame`, tightly packed rgb8, row-major.
+pub fn camera_rgb(frame: u32, width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let mut out = Vec::with_capacity(w * h * 3);
+    if w == 0 || h == 0 {
+        return out;
+    }
+    // One table over u = x + 2 y; row y is the slice that starts at u = 2 y.
+    let table: Vec<u8> = (0..(w + 2 * (h - 1)) as u64)
+        .flat_map(|u| camera_at(frame, u))
+        .collect();
+    for y in 0..h {
+        out.extend_from_slice(&table[6 * y..6 * y + 3 * w]);
+    }
+    out
+}
+
+/// sensor_msgs/Image, rgb8 (step `width * 3`), holding [`camera_pixel`]'s picture of `frame`.
 pub fn image_rgb8(
     seq: u32,
     stamp: Time,
     frame_id: &str,
     width: u32,
     height: u32,
-    seed: u64,
+    frame: u32,
 ) -> Vec<u8> {
     let len = width as usize * height as usize * 3;
     let mut s = Ser::default();
@@ -284,15 +374,39 @@ pub fn image_rgb8(
         .u8(0)
         .u32(width * 3)
         .u32(len as u32);
-    let body = s.0.len();
-    s.0.resize(body + len, 0);
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for px in s.0[body..].chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        px.copy_from_slice(&x.to_le_bytes()[..px.len()]);
-    }
+    s.0.extend_from_slice(&camera_rgb(frame, width, height));
+    s.0
+}
+
+/// JPEG quality of [`image_jpeg`].
+pub const JPEG_QUALITY: u8 = 90;
+
+/// sensor_msgs/CompressedImage holding [`camera_pixel`]'s picture of `frame` as a JPEG
+/// (quality [`JPEG_QUALITY`], the `image` crate's encoder), with the format string ROS
+/// image_transport writes for an rgb8 camera: `rgb8; jpeg compressed bgr8`. Panics when the
+/// size is not one JPEG allows (1 to 65535 pixels each way).
+pub fn image_jpeg(
+    seq: u32,
+    stamp: Time,
+    frame_id: &str,
+    width: u32,
+    height: u32,
+    frame: u32,
+) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
+        .encode(
+            &camera_rgb(frame, width, height),
+            width,
+            height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .expect("JPEG encoding into memory");
+    let mut s = Ser::default();
+    s.header(seq, stamp, frame_id)
+        .string("rgb8; jpeg compressed bgr8")
+        .u32(jpeg.len() as u32);
+    s.0.extend_from_slice(&jpeg);
     s.0
 }
 
@@ -356,7 +470,8 @@ pub fn secs_since(start: Time, t: Time) -> f64 {
 }
 
 /// A teleop episode: joint states, arm and gripper commands, end-effector pose and optionally a
-/// camera (only for large benchmark bags).
+/// camera (raw, and JPEG-compressed too if asked), which the fixtures ([`fixture_spec`]) and the
+/// large benchmark bags have.
 #[derive(Debug, Clone)]
 pub struct TeleopSpec {
     pub seconds: f64,
@@ -370,9 +485,13 @@ pub struct TeleopSpec {
     /// Uncompressed bytes per chunk.
     pub chunk_size: usize,
     pub write_index: bool,
-    /// `/camera/image_raw` rgb8 images of `camera_size` (width, height); 0 Hz means no camera.
+    /// [`CAMERA_TOPIC`] rgb8 images ([`image_rgb8`]) of `camera_size` (width, height); 0 Hz
+    /// means no camera. The k-th camera message (seq k) shows frame k of [`camera_pixel`].
     pub camera_hz: f64,
     pub camera_size: (u32, u32),
+    /// With a camera, also write each frame as a JPEG ([`image_jpeg`]) on
+    /// [`CAMERA_COMPRESSED_TOPIC`], with the raw message's receive time and header.
+    pub camera_compressed: bool,
 }
 
 impl Default for TeleopSpec {
@@ -390,12 +509,14 @@ impl Default for TeleopSpec {
             write_index: true,
             camera_hz: 0.0,
             camera_size: (640, 480),
+            camera_compressed: false,
         }
     }
 }
 
-/// The repository's fixture bags: (file name, compression, indexed). All hold the default
-/// episode; `examples/make_fixtures.rs` writes them and a test checks they are up to date.
+/// The repository's fixture bags: (file name, compression, indexed). All hold the
+/// [`fixture_spec`] episode; `examples/make_fixtures.rs` writes them and a test checks they are
+/// up to date.
 pub const FIXTURES: [(&str, Compression, bool); 4] = [
     ("teleop_none.bag", Compression::None, true),
     ("teleop_bz2.bag", Compression::Bz2, true),
@@ -406,6 +527,21 @@ pub const FIXTURES: [(&str, Compression, bool); 4] = [
 /// Topic names of the teleop episode, in connection order.
 pub const TELEOP_TOPICS: [&str; 4] = ["/joint_states", "/arm_cmd", "/gripper_cmd", "/ee_pose"];
 pub const CAMERA_TOPIC: &str = "/camera/image_raw";
+pub const CAMERA_COMPRESSED_TOPIC: &str = "/camera/image_raw/compressed";
+
+/// The episode of the fixture bags: the default one (3 s, 6 joints) plus a small camera, 96x64
+/// at 30 Hz, raw and JPEG. 64 px is the lowest height video encoders accept, and yuv420p needs
+/// even sizes.
+pub fn fixture_spec(compression: Compression, write_index: bool) -> TeleopSpec {
+    TeleopSpec {
+        compression,
+        write_index,
+        camera_hz: 30.0,
+        camera_size: (96, 64),
+        camera_compressed: true,
+        ..TeleopSpec::default()
+    }
+}
 
 /// Write the episode; returns the number of messages written. Messages go out in time order
 /// (ties in topic order), so the file is the same byte for byte on every run.
@@ -445,6 +581,16 @@ pub fn write_teleop_bag(path: &Path, spec: &TeleopSpec) -> Result<u64, BagError>
         ));
         rates.push(spec.camera_hz);
     }
+    let compressed_conn = (spec.camera_hz > 0.0 && spec.camera_compressed).then(|| {
+        w.add_connection(
+            CAMERA_COMPRESSED_TOPIC,
+            COMPRESSED_IMAGE.datatype,
+            COMPRESSED_IMAGE.md5sum,
+            COMPRESSED_IMAGE.definition,
+            Some("/camera"),
+            false,
+        )
+    });
     let mut events: Vec<(Time, usize, u32)> = Vec::new();
     for (topic, &hz) in rates.iter().enumerate() {
         for (k, t) in tick_times(spec.start, spec.seconds, hz)
@@ -457,6 +603,8 @@ pub fn write_teleop_bag(path: &Path, spec: &TeleopSpec) -> Result<u64, BagError>
     events.sort_unstable();
     let names: Vec<String> = (0..spec.joints).map(joint_name).collect();
     let n = spec.joints;
+    let (width, height) = spec.camera_size;
+    let mut written = 0;
     for &(time, topic, seq) in &events {
         let t = secs_since(spec.start, time);
         let stamp = time - LATENCY;
@@ -472,25 +620,26 @@ pub fn write_teleop_bag(path: &Path, spec: &TeleopSpec) -> Result<u64, BagError>
             1 => float64_multi_array(&(0..n).map(|j| arm_command(j, t)).collect::<Vec<_>>()),
             2 => float64(gripper_command(t)),
             3 => pose_stamped(seq, stamp, "base_link", ee_position(t), ee_orientation(t)),
-            _ => image_rgb8(
-                seq,
-                stamp,
-                "camera",
-                spec.camera_size.0,
-                spec.camera_size.1,
-                seq as u64,
-            ),
+            _ => image_rgb8(seq, stamp, "camera", width, height, seq),
         };
         w.write(conns[topic], time, &data)?;
+        written += 1;
+        if let (true, Some(conn)) = (topic == TELEOP_TOPICS.len(), compressed_conn) {
+            let jpeg = image_jpeg(seq, stamp, "camera", width, height, seq);
+            w.write(conn, time, &jpeg)?;
+            written += 1;
+        }
     }
     w.finish()?;
-    Ok(events.len() as u64)
+    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bag;
+    use crate::camera::{ImageDecoder, RgbImage};
+    use crate::msg::Schema;
 
     fn f64_at(b: &[u8], at: usize) -> f64 {
         f64::from_le_bytes(b[at..at + 8].try_into().unwrap())
@@ -511,6 +660,10 @@ mod tests {
         assert_eq!(JOINT_STATE.definition.matches("\nMSG: ").count(), 1);
         assert_eq!(POSE_STAMPED.definition.matches("\nMSG: ").count(), 4);
         assert_eq!(FLOAT64_MULTI_ARRAY.definition.matches("\nMSG: ").count(), 2);
+        assert_eq!(COMPRESSED_IMAGE.definition.matches("\nMSG: ").count(), 1);
+        assert!(COMPRESSED_IMAGE
+            .definition
+            .contains("\n                     # Header frame_id should be optical frame"));
         for ty in [
             HEADER,
             JOINT_STATE,
@@ -518,8 +671,11 @@ mod tests {
             FLOAT64_MULTI_ARRAY,
             POSE_STAMPED,
             IMAGE,
+            COMPRESSED_IMAGE,
         ] {
             assert_eq!(ty.md5sum.len(), 32);
+            Schema::parse(ty.datatype, ty.definition)
+                .unwrap_or_else(|e| panic!("{}: {e}", ty.datatype));
         }
     }
 
@@ -532,7 +688,7 @@ mod tests {
             return;
         }
         let b = bag::open(root).unwrap();
-        for ty in [JOINT_STATE, POSE_STAMPED, IMAGE] {
+        for ty in [JOINT_STATE, POSE_STAMPED, IMAGE, COMPRESSED_IMAGE] {
             let c = b
                 .summary()
                 .connections
@@ -605,5 +761,192 @@ mod tests {
         // Header (4 + 8 + 4 + 6) + height, width, "rgb8", is_bigendian, step, data length.
         let d = f.data();
         assert_eq!(d.len(), 22 + 4 + 4 + 8 + 1 + 4 + 4 + 64 * 48 * 3);
+        assert!(r
+            .summary()
+            .connections_on(CAMERA_COMPRESSED_TOPIC)
+            .is_empty());
+    }
+
+    fn decoder(ty: MsgType) -> ImageDecoder {
+        let schema = Schema::parse(ty.datatype, ty.definition).unwrap();
+        ImageDecoder::new(ty.datatype, &schema).unwrap()
+    }
+
+    fn decode(ty: MsgType, msg: &[u8]) -> RgbImage {
+        let mut img = RgbImage::new();
+        decoder(ty).decode(msg, &mut img).unwrap();
+        img
+    }
+
+    #[test]
+    fn frame_codes() {
+        assert_eq!(camera_frame_code(0), 20);
+        assert_eq!(camera_frame_code(1), 22);
+        assert_eq!(camera_frame_code(89), 198);
+        assert_eq!(camera_frame_code(109), 238);
+        assert_eq!(camera_frame_code(110), 20);
+        assert_eq!(camera_frame_code(u32::MAX), 20 + 2 * (u32::MAX % 110) as u8);
+    }
+
+    #[test]
+    fn camera_picture_is_smooth_moving_and_blue_coded() {
+        let (w, h) = (96, 64);
+        let mut prev: Option<Vec<u8>> = None;
+        for frame in [0, 1, 2, 45, 89, 90, 109, 110, 5000, u32::MAX] {
+            let img = camera_rgb(frame, w, h);
+            assert_eq!(img.len(), (w * h * 3) as usize);
+            for y in 0..h {
+                for x in 0..w {
+                    let p = camera_pixel(frame, x, y);
+                    let i = ((y * w + x) * 3) as usize;
+                    assert_eq!(img[i..i + 3], p, "frame {frame} ({x}, {y})");
+                    assert_eq!(p[2], camera_frame_code(frame));
+                    assert!((44..=212).contains(&p[0]) && (44..=212).contains(&p[1]));
+                    // Neighbours differ by a few levels at most: no edges, no noise.
+                    for (nx, ny) in [(x + 1, y), (x, y + 1)] {
+                        if nx < w && ny < h {
+                            let q = camera_pixel(frame, nx, ny);
+                            assert!(p[0].abs_diff(q[0]) <= 5 && p[1].abs_diff(q[1]) <= 5);
+                        }
+                    }
+                }
+            }
+            // Textured: red and green each span a good part of their range.
+            for c in 0..2 {
+                let v = img.iter().skip(c).step_by(3);
+                let (lo, hi) = (v.clone().min().unwrap(), v.max().unwrap());
+                assert!(hi - lo >= 40, "frame {frame} channel {c}: {lo}..{hi}");
+            }
+            // Moving: red and green change by several levels on average from frame to frame.
+            if let (Some(p), 1 | 2) = (&prev, frame) {
+                let diff: u64 = (0..img.len())
+                    .filter(|i| i % 3 != 2)
+                    .map(|i| u64::from(img[i].abs_diff(p[i])))
+                    .sum();
+                let mean = diff as f64 / (img.len() * 2 / 3) as f64;
+                assert!(mean > 4.0, "frame {frame}: mean change {mean}");
+            }
+            prev = Some(img);
+        }
+        // Any size, row y is row 0 of the picture shifted by 2 y.
+        assert_eq!(camera_rgb(3, 5, 1), camera_rgb(3, 7, 2)[..15]);
+        assert_eq!(camera_rgb(3, 5, 2)[15..], camera_rgb(3, 9, 1)[6..21]);
+        assert!(camera_rgb(0, 0, 10).is_empty() && camera_rgb(0, 10, 0).is_empty());
+        let big = camera_rgb(7, 640, 480);
+        let i = (479 * 640 + 639) * 3;
+        assert_eq!(big[i..i + 3], camera_pixel(7, 639, 479));
+    }
+
+    #[test]
+    fn raw_image_decodes_to_camera_pixels() {
+        for (frame, w, h) in [(0, 96, 64), (57, 96, 64), (3, 31, 7)] {
+            let msg = image_rgb8(frame, 5, "camera", w, h, frame);
+            let img = decode(IMAGE, &msg);
+            assert_eq!((img.width, img.height), (w, h));
+            assert_eq!(img.data, camera_rgb(frame, w, h));
+            assert_eq!(
+                img.pixel(w - 1, h - 1),
+                Some(camera_pixel(frame, w - 1, h - 1))
+            );
+        }
+    }
+
+    #[test]
+    fn jpeg_image_decodes_close_to_camera_pixels() {
+        let (w, h) = (96, 64);
+        for frame in [0, 1, 30, 57, 89, 109] {
+            let msg = image_jpeg(frame, 5, "camera", w, h, frame);
+            // Header, then the format string, then the JPEG.
+            let format = b"rgb8; jpeg compressed bgr8";
+            assert_eq!(&msg[22..26], &(format.len() as u32).to_le_bytes());
+            assert_eq!(&msg[26..26 + format.len()], format);
+            assert_eq!(&msg[30 + format.len()..32 + format.len()], &[0xFF, 0xD8]);
+            let img = decode(COMPRESSED_IMAGE, &msg);
+            assert_eq!((img.width, img.height), (w, h));
+            let want = camera_rgb(frame, w, h);
+            let err = |c: usize| -> Vec<u8> {
+                (c..want.len())
+                    .step_by(3)
+                    .map(|i| img.data[i].abs_diff(want[i]))
+                    .collect()
+            };
+            let mean = |e: &[u8]| e.iter().map(|&v| f64::from(v)).sum::<f64>() / e.len() as f64;
+            let all: Vec<u8> = (0..3).flat_map(err).collect();
+            assert!(mean(&all) < 3.0, "frame {frame}: mean error {}", mean(&all));
+            // Blue is the frame code on average and close to it everywhere: the encoder's
+            // rounding leaves a few pixels at block corners 3 or 4 levels off.
+            let blue = err(2);
+            assert!(
+                mean(&blue) < 1.0,
+                "frame {frame}: blue mean error {}",
+                mean(&blue)
+            );
+            let off = blue.iter().filter(|&&e| e > 2).count();
+            assert!(
+                off * 100 < blue.len(),
+                "frame {frame}: {off} blue pixels off by > 2"
+            );
+            assert!(blue.iter().all(|&e| e <= 4), "frame {frame}");
+            let mean_blue = (2..want.len())
+                .step_by(3)
+                .map(|i| f64::from(img.data[i]))
+                .sum::<f64>()
+                / (want.len() / 3) as f64;
+            let code = f64::from(camera_frame_code(frame));
+            assert!((mean_blue - code).abs() < 0.5, "frame {frame}: {mean_blue}");
+        }
+    }
+
+    #[test]
+    fn camera_topics_share_times_and_stamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.bag");
+        let spec = fixture_spec(Compression::Lz4, true);
+        let n = write_teleop_bag(&p, &spec).unwrap();
+        assert_eq!(n, 300 + 150 + 30 + 90 + 90 + 90);
+        let mut b = bag::open(&p).unwrap();
+        let s = b.summary().clone();
+        let mut topics = TELEOP_TOPICS.to_vec();
+        topics.extend([CAMERA_TOPIC, CAMERA_COMPRESSED_TOPIC]);
+        assert_eq!(s.topics(), topics);
+        let raw = s.connections_on(CAMERA_TOPIC)[0];
+        let jpeg = s.connections_on(CAMERA_COMPRESSED_TOPIC)[0];
+        assert_eq!(s.connections[jpeg].datatype, COMPRESSED_IMAGE.datatype);
+        assert_eq!(s.connections[jpeg].md5sum, COMPRESSED_IMAGE.md5sum);
+        let mut out = Vec::new();
+        b.read_window(0, Time::MAX, &[true; 6], &mut out).unwrap();
+        let raws: Vec<_> = out.iter().filter(|m| m.conn == raw).collect();
+        let jpegs: Vec<_> = out.iter().filter(|m| m.conn == jpeg).collect();
+        assert_eq!((raws.len(), jpegs.len()), (90, 90));
+        let times = tick_times(spec.start, spec.seconds, spec.camera_hz);
+        for (k, (r, j)) in raws.iter().zip(&jpegs).enumerate() {
+            assert_eq!((r.time, j.time), (times[k], times[k]));
+            // Same header: seq k, stamp 3 ms before receipt, frame_id "camera".
+            assert_eq!(r.data()[..22], j.data()[..22]);
+            assert_eq!(r.data()[..4], (k as u32).to_le_bytes());
+            let stamp = Ser::default().time(r.time - LATENCY).0.clone();
+            assert_eq!(r.data()[4..12], stamp[..]);
+        }
+        // The raw message is written first and the JPEG right after it.
+        let at = out.iter().position(|m| m.conn == raw).unwrap();
+        assert_eq!(out[at + 1].conn, jpeg);
+        // Both hold the same picture.
+        let (r, j) = (
+            decode(IMAGE, raws[40].data()),
+            decode(COMPRESSED_IMAGE, jpegs[40].data()),
+        );
+        assert_eq!(r.data, camera_rgb(40, 96, 64));
+        assert_eq!((j.width, j.height), (96, 64));
+        let diff: u64 = r
+            .data
+            .iter()
+            .zip(&j.data)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        assert!(
+            diff < r.data.len() as u64,
+            "mean difference {diff} / {}",
+            r.data.len()
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bagstream::synth::{self, TeleopSpec};
+use bagstream::synth;
 use bagstream::{Time, NANOS};
 use common::*;
 
@@ -16,7 +16,7 @@ fn every_value_is_the_picked_message_value() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
     let s = convert_with(&teleop_config(), &[fixture("teleop_lz4.bag")], &out, 0.3).unwrap();
-    let start = TeleopSpec::default().start;
+    let start = synth::fixture_spec(bagstream::bag::Compression::Lz4, true).start;
     let b = read_parquet(&data_file(&out));
     let state = f32_rows(&b, "observation.state");
     let velocity = f32_rows(&b, "observation.velocity");
@@ -102,12 +102,7 @@ fn fixtures_are_what_the_fixture_writer_makes() {
     let dir = tempfile::tempdir().unwrap();
     for (name, compression, write_index) in synth::FIXTURES {
         let path = dir.path().join(name);
-        let spec = TeleopSpec {
-            compression,
-            write_index,
-            ..TeleopSpec::default()
-        };
-        synth::write_teleop_bag(&path, &spec).unwrap();
+        synth::write_teleop_bag(&path, &synth::fixture_spec(compression, write_index)).unwrap();
         assert!(
             std::fs::read(&path).unwrap() == std::fs::read(fixture(name)).unwrap(),
             "{name} differs from what examples/make_fixtures.rs writes: run `make fixtures`"
