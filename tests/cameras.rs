@@ -320,3 +320,125 @@ fn mono_pictures_become_grey_rgb() {
     assert_eq!(frames.len(), 10);
     assert!(frames[3].2.iter().all(|v| *v == 60));
 }
+
+/// The fixture episode's camera twice: the raw topic and the JPEG topic, as `kind`.
+fn fixture_cameras(kind: &str) -> String {
+    format!(
+        "fps: 10\ntask: t\ntimeline: {{main: /joint_states}}\nfeatures:\n  \
+         observation.state: {{topic: /joint_states, field: position}}\n  \
+         raw: {{topic: /camera/image_raw, type: {kind}}}\n  \
+         jpeg: {{topic: /camera/image_raw/compressed, type: {kind}}}\n"
+    )
+}
+
+/// Frame k of the fixture's 10 fps dataset picks camera message 3k (the camera runs at 30 Hz
+/// from the same start, so message 3k lies on tick k).
+const PICK_EVERY: u32 = 3;
+
+#[test]
+fn only_picked_camera_messages_are_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let s = convert_with(
+        &fixture_cameras("image"),
+        &[fixture("teleop_lz4.bag")],
+        &out,
+        0.2,
+    )
+    .unwrap();
+    let e = &s.episodes[0];
+    assert_eq!(e.frames, 30);
+    assert_eq!(e.cameras.len(), 2);
+    for c in &e.cameras {
+        // 90 messages in the bag, a few past the grid's ends are read; one decode per frame.
+        assert!(c.messages >= 88, "{c:?}");
+        assert_eq!(
+            c.decoded, e.frames,
+            "{c:?}: only picked messages are decoded"
+        );
+    }
+}
+
+#[test]
+fn image_features_are_the_source_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    convert_with(
+        &fixture_cameras("image"),
+        &[fixture("teleop_bz2.bag")],
+        &out,
+        1.0,
+    )
+    .unwrap();
+    let b = read_parquet(&data_file(&out));
+    let raw = image_column(&b, "raw");
+    let jpeg = image_column(&b, "jpeg");
+    assert_eq!((raw.len(), jpeg.len()), (30, 30));
+    for k in 0..30u32 {
+        let want = bagstream::synth::camera_rgb(PICK_EVERY * k, 96, 64);
+        let (w, h, px) = &raw[k as usize];
+        assert_eq!((*w, *h), (96, 64));
+        assert!(
+            px == &want,
+            "raw frame {k}: PNG pixels differ from the message"
+        );
+        let d = mean_abs_diff(&jpeg[k as usize].2, &want);
+        assert!(d < 3.0, "jpeg frame {k}: mean |diff| {d:.2}");
+    }
+}
+
+#[test]
+fn raw_and_compressed_topics_give_the_same_video_frames() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    // The default codec, lerobot's AV1.
+    let s = convert_with(
+        &fixture_cameras("video"),
+        &[fixture("teleop_lz4.bag")],
+        &out,
+        0.5,
+    )
+    .unwrap();
+    assert_eq!(s.encoders, 2);
+    let decode = |key: &str| {
+        decode_video(
+            &out.join(format!("videos/{key}/chunk-000/file-000.mp4")),
+            96,
+            64,
+        )
+    };
+    let (raw, jpeg) = (decode("raw"), decode("jpeg"));
+    assert_eq!((raw.len(), jpeg.len()), (30, 30), "one video frame per row");
+    for k in 0..30u32 {
+        let seq = PICK_EVERY * k;
+        let want = bagstream::synth::camera_rgb(seq, 96, 64);
+        let d = mean_abs_diff(&raw[k as usize], &want);
+        assert!(
+            d < 4.0,
+            "raw video frame {k}: mean |diff| {d:.2} from message {seq}"
+        );
+        let j = mean_abs_diff(&raw[k as usize], &jpeg[k as usize]);
+        assert!(j < 4.0, "frame {k}: raw and jpeg videos differ by {j:.2}");
+        // It is that message's picture, not a neighbour's.
+        for other in seq.saturating_sub(6)..=seq + 6 {
+            if other == seq {
+                continue;
+            }
+            let o = mean_abs_diff(
+                &raw[k as usize],
+                &bagstream::synth::camera_rgb(other, 96, 64),
+            );
+            assert!(
+                o > d,
+                "frame {k} looks more like message {other} than {seq}"
+            );
+        }
+    }
+    assert_eq!(
+        bagstream::dataset::validate::validate(&out).unwrap(),
+        Vec::<String>::new()
+    );
+}
