@@ -104,6 +104,12 @@ fn convert_prints_one_summary_line_and_validate_agrees() {
         last.contains("frames dropped") && last.contains("peak RSS"),
         "{last}"
     );
+    // The fixture config has a camera: its encoder's memory is reported on its own.
+    assert!(last.contains("(+ 1 ffmpeg encoder, peak RSS "), "{last}");
+    assert!(
+        stdout.contains("observation.images.camera <- /camera/image_raw: decoded 30 of "),
+        "{stdout}"
+    );
     let o = bagstream(&["validate", p(&out)]);
     assert!(o.status.success(), "{}", text(&o.stdout));
     // An existing dataset without --append: usage error; with --append: two more episodes.
@@ -256,4 +262,46 @@ fn help_has_examples() {
     assert!(text(&o.stdout).contains("Examples:"));
     let o = bagstream(&["convert", "--help"]);
     assert!(text(&o.stdout).contains("--chunk-secs") && text(&o.stdout).contains("Examples:"));
+}
+
+#[test]
+fn video_options_and_a_missing_ffmpeg_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let config = fixture("teleop.yaml");
+    let base = ["convert", "-q", "--config", p(&config), "--out", p(&out)];
+    let run = |extra: &[&str], ffmpeg: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bagstream"));
+        cmd.args(base)
+            .args(extra)
+            .arg(p(&fixture("teleop_lz4.bag")));
+        if let Some(f) = ffmpeg {
+            cmd.env("BAGSTREAM_FFMPEG", f);
+        }
+        cmd.output().unwrap()
+    };
+    for (extra, ffmpeg, want) in [
+        (&["--vcodec", "vp9"][..], None, "invalid value 'vp9'"),
+        (
+            &["--vcodec", "h264", "--crf", "60"][..],
+            None,
+            "--crf 60: h264 takes 0 to 51",
+        ),
+        (
+            &[][..],
+            Some("/nonexistent/ffmpeg"),
+            "BAGSTREAM_FFMPEG=/nonexistent/ffmpeg is not an executable file",
+        ),
+    ] {
+        let o = run(extra, ffmpeg);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert!(!out.exists(), "{extra:?} left {}", out.display());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary left"
+    );
 }

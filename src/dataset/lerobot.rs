@@ -146,6 +146,12 @@ impl LeRobotWriter {
             return Err(DatasetError::Invalid("fps must be positive".into()));
         }
         let mut info = Info::new(spec, &opts.video)?;
+        // Before anything is created: a missing ffmpeg must leave nothing behind.
+        let ffmpeg = match (&opts.ffmpeg, spec.has_video()) {
+            (Some(p), _) => Some(p.clone()),
+            (None, true) => Some(find_ffmpeg()?),
+            (None, false) => None,
+        };
         let out = opts.out.clone();
         let existing = if dir_is_empty(&out)? {
             None
@@ -176,9 +182,6 @@ impl LeRobotWriter {
             // Left by an earlier run of a process with our pid: never a dataset.
             std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
         }
-        std::fs::create_dir_all(tmp.join(EPISODES_DIR).join("chunk-000"))
-            .map_err(|e| io_err(&tmp, e))?;
-
         let schema = data_schema(&info.features)?;
         let vector_lens: Vec<usize> = spec
             .features
@@ -256,11 +259,6 @@ impl LeRobotWriter {
             .map(|c| c.key.clone())
             .collect();
         let episodes_schema = episodes_schema(&stat_features, &video_keys);
-        let ffmpeg = match (&opts.ffmpeg, video_keys.is_empty()) {
-            (Some(p), _) => Some(p.clone()),
-            (None, false) => Some(find_ffmpeg()?),
-            (None, true) => None,
-        };
         let videos: Vec<VideoOut> = cameras
             .iter()
             .enumerate()
@@ -279,8 +277,15 @@ impl LeRobotWriter {
             })
             .collect();
 
+        // The temporary directory is made last: until `w` exists (and its drop cleans up), an
+        // error must leave nothing behind.
         let sync_path = tmp.join(SYNC_REPORT_PATH);
-        let sync_file = File::create(&sync_path).map_err(|e| io_err(&sync_path, e))?;
+        let sync_file = std::fs::create_dir_all(tmp.join(EPISODES_DIR).join("chunk-000"))
+            .and_then(|_| File::create(&sync_path))
+            .map_err(|e| {
+                let _ = std::fs::remove_dir_all(&tmp);
+                io_err(&sync_path, e)
+            })?;
         let mut w = LeRobotWriter {
             out: out.clone(),
             tmp: tmp.clone(),
