@@ -601,11 +601,22 @@ fn plan_camera(
     let mut first_image = RgbImage::new();
     probe
         .decode(first_msg.data(), &mut first_image)
-        .map_err(|e| {
-            Error::Usage(format!(
+        .map_err(|e| match e {
+            // What the config asks is not possible: a usage error, found before any work.
+            crate::camera::CameraError::Encoding(_) => Error::Usage(format!(
                 "{bag_name}: {at}: topic {} in its first message: {e}",
                 src.topic
-            ))
+            )),
+            // A damaged message is the bag's fault, as it would be later in the episode.
+            e => Error::Decode {
+                bag: bag_name.to_string(),
+                topic: src.topic.clone(),
+                field: "(image)".into(),
+                detail: format!(
+                    "first message, at {:.9} s: {e}",
+                    first_msg.time as f64 / 1e9
+                ),
+            },
         })?;
     let first_size = (first_image.width, first_image.height);
     let size = camera.resize.unwrap_or(first_size);

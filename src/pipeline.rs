@@ -16,8 +16,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::align::{AlignError, Aligned, Aligner, SyncReport};
 use crate::bag::RawMessage;
@@ -37,6 +38,8 @@ const FRAMES_IN_FLIGHT: usize = 64;
 const IMAGE_BYTES_IN_FLIGHT: usize = 4 << 20;
 /// Decode workers at most (fewer on machines with fewer cores).
 const MAX_DECODE_WORKERS: usize = 4;
+/// How often a stage blocked on the frame pool looks whether a later stage failed.
+const HALT_POLL: Duration = Duration::from_millis(50);
 
 /// What one source takes from one message: numbers now, or the whole camera message, decoded
 /// later if a frame picks it.
@@ -126,7 +129,16 @@ pub fn run_episode(
     let (batch_tx, batch_rx) = bounded::<Batch>(WINDOWS_IN_FLIGHT);
     let (work_tx, work_rx) = bounded::<Pending>(in_flight);
     let (done_tx, done_rx) = bounded::<(u64, Frame)>(in_flight);
-    let (recycle_tx, recycle_rx) = bounded::<Frame>(in_flight + workers + 2);
+    // A fixed pool of frame buffers: the aligner takes one per frame and the writer gives it
+    // back, so the frames anywhere between them (queued, decoding, waiting for their turn in
+    // the writer's reorder buffer) never number more than the pool.
+    let pool_size = 2 * in_flight + workers + 2;
+    let (recycle_tx, recycle_rx) = bounded::<Frame>(pool_size);
+    for _ in 0..pool_size {
+        recycle_tx
+            .send(Frame::default())
+            .expect("the pool has room for every frame");
+    }
 
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| -> Result<Vec<u64>> {
@@ -160,7 +172,11 @@ pub fn run_episode(
                     .next_data_time(end)
                     .map_or(read_end, |t| t.max(end));
             }
-            let _ = batch_tx.send(Batch::End);
+            // `End` only for a range read to its end: after a stop, the aligner must not
+            // decide the remaining ticks as if the bag ended there.
+            if start >= read_end {
+                let _ = batch_tx.send(Batch::End);
+            }
             Ok(counts)
         });
 
@@ -175,7 +191,17 @@ pub fn run_episode(
                     closed = true;
                     return;
                 }
-                let mut frame = recycle_rx.try_recv().unwrap_or_default();
+                let mut frame = loop {
+                    match recycle_rx.recv_timeout(HALT_POLL) {
+                        Ok(f) => break f,
+                        Err(RecvTimeoutError::Timeout) if !halted.load(Ordering::Relaxed) => {}
+                        Err(_) => {
+                            closed = true;
+                            stop.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                };
                 frame.values.clear();
                 frame.values.reserve(frame_len);
                 let mut raws = Vec::new();
@@ -246,10 +272,11 @@ pub fn run_episode(
             .map(|_| {
                 let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
                 scope.spawn(move || -> Result<()> {
+                    // A panic (a bug) stops the pipeline as an error does.
+                    let guard = HaltOnDrop { halted, stop };
                     let r = decode_worker(bag_name, sources, cameras, &work_rx, &done_tx);
-                    if r.is_err() {
-                        halted.store(true, Ordering::Relaxed);
-                        stop.store(true, Ordering::Relaxed);
+                    if r.is_ok() {
+                        std::mem::forget(guard);
                     }
                     r
                 })
@@ -275,8 +302,9 @@ pub fn run_episode(
         for d in decoded {
             d?;
         }
-        let report = aligned?;
+        // A failed writer stops the aligner, not the other way round: its error comes first.
         write_result?;
+        let report = aligned?;
         let report = report
             .ok_or_else(|| Error::Conversion(format!("{bag_name}: the reader stopped early")))?;
         let cameras = cameras
@@ -293,6 +321,19 @@ pub fn run_episode(
             .collect();
         Ok((report, cameras))
     })
+}
+
+/// Sets the halt and stop flags when dropped: on a worker's error or panic.
+struct HaltOnDrop<'a> {
+    halted: &'a AtomicBool,
+    stop: &'a AtomicBool,
+}
+
+impl Drop for HaltOnDrop<'_> {
+    fn drop(&mut self) {
+        self.halted.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What source `s` takes from message `m`.
@@ -370,7 +411,7 @@ fn decode_worker(
                     .map_err(|e| err(e.to_string()))?;
                 if (img.rgb.width, img.rgb.height) != cam.size {
                     return Err(err(format!(
-                        "the image is {}x{}, but the episode's first image was {}x{}; set `resize` to convert images of any size",
+                        "the image is {}x{}, but the topic's first image was {}x{}; set `resize` to convert images of any size",
                         img.rgb.width, img.rgb.height, cam.first_size.0, cam.first_size.1
                     )));
                 }
@@ -405,6 +446,7 @@ fn write_in_order(
     recycle: &Sender<Frame>,
 ) -> Result<()> {
     let mut next = 0u64;
+    // Bounded by the frame pool: a frame parked here was taken from it.
     let mut parked: BTreeMap<u64, Frame> = BTreeMap::new();
     for (seq, frame) in done.iter() {
         parked.insert(seq, frame);
@@ -412,6 +454,7 @@ fn write_in_order(
             writer.write_frame(&frame)?;
             progress.frame();
             next += 1;
+            // Never full: the pool's capacity is every frame there is.
             let _ = recycle.try_send(frame);
         }
     }

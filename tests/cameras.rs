@@ -442,3 +442,42 @@ fn raw_and_compressed_topics_give_the_same_video_frames() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn a_corrupt_picture_is_a_conversion_failure_naming_the_topic() {
+    use bagstream::bag::write::{BagWriter, WriteOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("corrupt.bag");
+    let ty = bagstream::synth::COMPRESSED_IMAGE;
+    let mut w = BagWriter::create(&bag, WriteOptions::default()).unwrap();
+    let c = w.add_connection(
+        "/cam/compressed",
+        ty.datatype,
+        ty.md5sum,
+        ty.definition,
+        None,
+        false,
+    );
+    for i in 0..10i64 {
+        let mut s = bagstream::synth::Ser::default();
+        s.header(0, 0, "cam").string("rgb8; jpeg compressed bgr8");
+        // A JPEG start marker and then garbage: a recorder that died mid-write.
+        let data: Vec<u8> = [0xFF, 0xD8, 0xFF].into_iter().chain([7u8; 40]).collect();
+        s.u32(data.len() as u32);
+        s.0.extend(data);
+        w.write(c, 1_000_000_000_000 + i * 100_000_000, &s.0)
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let out = dir.path().join("ds");
+    let config = "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam/compressed, type: image}\n";
+    let e = convert_with(config, &[&bag], &out, 1.0).expect_err("corrupt jpeg");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("corrupt.bag") && msg.contains("topic /cam/compressed"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 1, "{msg}");
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(!out.exists());
+}

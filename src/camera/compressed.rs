@@ -59,9 +59,10 @@ pub(super) fn decode(
     max_pixels: u64,
     out: &mut RgbImage,
 ) -> Result<(), CameraError> {
+    // Codec errors can span lines; errors here are one line.
     let err = |detail: String| CameraError::Compressed {
         format: format.to_string(),
-        detail,
+        detail: detail.split_whitespace().collect::<Vec<_>>().join(" "),
     };
     let (codec, stream) = sniff(format, data).map_err(err)?;
     let mut limits = Limits::default();
