@@ -227,22 +227,6 @@ fn camera_config_errors_are_one_clear_line() {
     }
 }
 
-/// A serialized sensor_msgs/Image of one flat colour.
-fn flat_image(width: u32, height: u32, encoding: &str, value: u8) -> Vec<u8> {
-    let channels = if encoding.starts_with("mono") { 1 } else { 3 };
-    let step = width * channels;
-    let mut s = bagstream::synth::Ser::default();
-    s.header(0, 0, "cam")
-        .u32(height)
-        .u32(width)
-        .string(encoding)
-        .u8(0)
-        .u32(step)
-        .u32(step * height);
-    s.0.extend(std::iter::repeat_n(value, (step * height) as usize));
-    s.0
-}
-
 /// A 1 s bag with `/cam` at 10 Hz; `size(i)` and `encoding` give message i's picture.
 fn camera_bag(path: &Path, encoding: &str, size: impl Fn(u32) -> (u32, u32)) {
     use bagstream::bag::write::{BagWriter, WriteOptions};
@@ -259,7 +243,7 @@ fn camera_bag(path: &Path, encoding: &str, size: impl Fn(u32) -> (u32, u32)) {
     for i in 0..10u32 {
         let (wd, ht) = size(i);
         let t = 1_000_000_000_000 + i64::from(i) * 100_000_000;
-        w.write(c, t, &flat_image(wd, ht, encoding, (20 * i) as u8))
+        w.write(c, t, &flat_image(wd, ht, encoding, (20 * i) as u8, 0))
             .unwrap();
     }
     w.finish().unwrap();

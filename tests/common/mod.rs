@@ -301,3 +301,25 @@ pub fn rosbag_crate_messages(
     msgs.sort_by_key(|m| m.1);
     Ok(msgs)
 }
+
+/// A serialized sensor_msgs/Image of one flat colour.
+pub fn flat_image(
+    width: u32,
+    height: u32,
+    encoding: &str,
+    value: u8,
+    stamp: bagstream::Time,
+) -> Vec<u8> {
+    let channels = if encoding.starts_with("mono") { 1 } else { 3 };
+    let step = width * channels;
+    let mut s = bagstream::synth::Ser::default();
+    s.header(0, stamp, "cam")
+        .u32(height)
+        .u32(width)
+        .string(encoding)
+        .u8(0)
+        .u32(step)
+        .u32(step * height);
+    s.0.extend(std::iter::repeat_n(value, (step * height) as usize));
+    s.0
+}
