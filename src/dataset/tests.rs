@@ -1224,3 +1224,63 @@ fn a_failed_run_leaves_no_video_behind() {
         "no temporary left"
     );
 }
+
+#[test]
+fn validator_checks_video_files_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    let Some(mut w) = camera_writer(&good, false) else {
+        return;
+    };
+    write_camera_episodes(&mut w, &[4, 3]);
+    Box::new(w).finish().unwrap();
+    assert_eq!(validate(&good).unwrap(), Vec::<String>::new());
+    let check = |name: &str, breakage: &dyn Fn(&Path), want: &str| {
+        let bad = dir.path().join(name);
+        copy_tree(&good, &bad);
+        breakage(&bad);
+        let problems = validate(&bad).unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{name}: {problems:?}"
+        );
+    };
+    let episodes = |d: &Path| d.join("meta/episodes/chunk-000/file-000.parquet");
+    check(
+        "late-start",
+        &|d| {
+            edit_column(
+                &episodes(d),
+                "videos/observation.images.front/from_timestamp",
+                |a: &ArrayRef| -> ArrayRef {
+                    let v = a.as_any().downcast_ref::<Float64Array>().unwrap();
+                    Arc::new(Float64Array::from_iter_values(
+                        v.values().iter().map(|x| x + 0.5),
+                    ))
+                },
+                false,
+            )
+        },
+        "expected 0 s",
+    );
+    check(
+        "no-video",
+        &|d| {
+            std::fs::remove_file(d.join("videos/observation.images.front/chunk-000/file-000.mp4"))
+                .unwrap()
+        },
+        "file-000.mp4 (episode 0) is missing",
+    );
+    check(
+        "long-episode",
+        &|d| {
+            edit_column(
+                &episodes(d),
+                "length",
+                |a: &ArrayRef| map_i64(a, |x| x + 1),
+                false,
+            )
+        },
+        "frames at 10 fps take",
+    );
+}

@@ -1,6 +1,7 @@
 //! Checks a LeRobot v3.0 dataset against the rules of `shared/docs/lerobot-v3.md` that can be
-//! checked without decoding video. Each broken rule is reported once, by its first instance,
-//! so one bad detail does not bury the others.
+//! checked without decoding video (video files are only probed for their frame count, when
+//! ffprobe is there). Each broken rule is reported once, by its first instance, so one bad
+//! detail does not bury the others.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -67,7 +68,141 @@ pub fn validate(dir: &Path) -> Result<Vec<String>, DatasetError> {
         &mut p,
     );
     check_stats(dir, &features, &mut p);
+    check_videos(dir, &info, &features, &mut p);
     Ok(p.list)
+}
+
+/// One episode's place in one camera's video file.
+struct VideoRow {
+    episode: i64,
+    file: (i64, i64),
+    from: f64,
+    to: f64,
+    length: i64,
+}
+
+/// lerobot's tolerance between a frame's time and the time it asks the video for.
+const VIDEO_TOLERANCE_S: f64 = 1e-4;
+
+/// Per video feature: the files the episodes name exist; in each file the episodes follow
+/// each other from 0 (`from_timestamp` = the previous `to_timestamp`), each spans
+/// `length / fps`; and the file holds as many frames as its episodes' rows (by ffprobe).
+fn check_videos(dir: &Path, info: &Value, features: &OrderedMap<Value>, p: &mut Problems) {
+    let fps = info.get("fps").and_then(Value::as_f64).unwrap_or(0.0);
+    let keys: Vec<&String> = features
+        .0
+        .iter()
+        .filter(|(_, f)| f.get("dtype").and_then(Value::as_str) == Some("video"))
+        .map(|(k, _)| k)
+        .collect();
+    if keys.is_empty() || fps <= 0.0 {
+        return;
+    }
+    let mut files = Vec::new();
+    let _ = collect_parquet(&dir.join(EPISODES_DIR), &mut files);
+    files.sort();
+    let mut batches = Vec::new();
+    for path in &files {
+        if let Ok((_, b, _)) = read_parquet(path) {
+            batches.extend(b);
+        }
+    }
+    let ffmpeg = crate::video::find_ffmpeg().ok();
+    for key in keys {
+        let col =
+            |b: &RecordBatch, s: &str| b.column_by_name(&format!("videos/{key}/{s}")).cloned();
+        let mut rows = Vec::new();
+        for b in &batches {
+            let ints =
+                |n: &str| col(b, n).and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned());
+            let floats = |n: &str| {
+                col(b, n).and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<arrow_array::Float64Array>()
+                        .cloned()
+                })
+            };
+            let (Some(chunk), Some(file), Some(from), Some(to)) = (
+                ints("chunk_index"),
+                ints("file_index"),
+                floats("from_timestamp"),
+                floats("to_timestamp"),
+            ) else {
+                p.add(
+                    "video-columns",
+                    format!("meta/episodes: videos/{key}/* columns missing or not int64/double"),
+                );
+                return;
+            };
+            let ep = b
+                .column_by_name("episode_index")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned());
+            let len = b
+                .column_by_name("length")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned());
+            let (Some(ep), Some(len)) = (ep, len) else {
+                return;
+            };
+            for i in 0..b.num_rows() {
+                rows.push(VideoRow {
+                    episode: ep.value(i),
+                    file: (chunk.value(i), file.value(i)),
+                    from: from.value(i),
+                    to: to.value(i),
+                    length: len.value(i),
+                });
+            }
+        }
+        let mut per_file: BTreeMap<(i64, i64), Vec<&VideoRow>> = BTreeMap::new();
+        for r in &rows {
+            per_file.entry(r.file).or_default().push(r);
+        }
+        for ((c, f), eps) in per_file {
+            let rel = format!("videos/{key}/chunk-{c:03}/file-{f:03}.mp4");
+            let path = dir.join(&rel);
+            if !path.is_file() {
+                p.add(
+                    "video-file",
+                    format!("{rel} (episode {}) is missing", eps[0].episode),
+                );
+                continue;
+            }
+            let mut expect_from = 0.0;
+            for r in &eps {
+                if (r.from - expect_from).abs() > VIDEO_TOLERANCE_S {
+                    p.add(
+                        "video-timestamps",
+                        format!(
+                            "{rel}: episode {} starts at {} s, expected {expect_from} s (the end of the one before in this file)",
+                            r.episode, r.from
+                        ),
+                    );
+                }
+                let span = r.length as f64 / fps;
+                if (r.to - r.from - span).abs() > VIDEO_TOLERANCE_S {
+                    p.add(
+                        "video-timestamps",
+                        format!(
+                            "{rel}: episode {} spans {}..{} s, but {} frames at {fps} fps take {span} s",
+                            r.episode, r.from, r.to, r.length
+                        ),
+                    );
+                }
+                expect_from = r.to;
+            }
+            let rows_in_file: i64 = eps.iter().map(|r| r.length).sum();
+            if let Some(ffmpeg) = &ffmpeg {
+                match crate::video::count_frames(ffmpeg, &path) {
+                    Ok(n) if n as i64 == rows_in_file => {}
+                    Ok(n) => p.add(
+                        "video-frames",
+                        format!("{rel} holds {n} frames, its episodes have {rows_in_file} rows"),
+                    ),
+                    Err(e) => p.add("video-frames", format!("{rel}: {e}")),
+                }
+            }
+        }
+    }
 }
 
 fn int_field(info: &Value, key: &str, p: &mut Problems) -> Option<u64> {
