@@ -10,6 +10,7 @@ use crate::camera::{ImageDecoder, RgbImage};
 use crate::config::{CameraOutput, Config, Stamp};
 use crate::dataset::lerobot::LeRobotWriter;
 use crate::dataset::{DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions};
+use crate::memory::{MemoryMonitor, MemoryOptions, MemoryReport};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
 use crate::progress::Progress;
@@ -34,6 +35,10 @@ pub struct ConvertOptions {
     pub progress: bool,
     /// How video features are encoded (default: lerobot's).
     pub video: VideoSettings,
+    /// Memory checkpoints, log, levels and budget.
+    pub memory: MemoryOptions,
+    /// With `memory.max_rss`: refuse before starting when the estimated peak is over it.
+    pub check_estimate: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +71,7 @@ pub struct ConvertSummary {
     pub encoder_peak_rss: Option<u64>,
     pub encoders: usize,
     pub warnings: Vec<String>,
+    pub memory: MemoryReport,
 }
 
 impl ConvertSummary {
@@ -207,6 +213,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         )));
     }
     let chunk = ((opts.chunk_secs * NANOS as f64).round() as Time).max(1);
+    let memory = MemoryMonitor::new(opts.memory.clone())?;
+    memory.checkpoint("start");
     let task = opts
         .task
         .clone()
@@ -230,6 +238,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             Some((first, s)) => check_same_features(first, s, path, &plan.spec)?,
             None => spec = Some((path.clone(), plan.spec.clone())),
         }
+        if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
+            check_estimate(&plan, chunk, budget)?;
+        }
+        memory.detail(|| format!("scan done: {}", path.display()));
     }
     let (_, spec) = spec.expect("at least one bag");
     for f in &spec.features {
@@ -250,6 +262,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         },
     )?);
     let progress = Progress::new(opts.progress, opts.bags.len());
+    let _sampler = memory.start_sampler();
     let mut episodes = Vec::new();
     for (i, path) in opts.bags.iter().enumerate() {
         let plan = plan_episode(&opts.config, path, &mut |_| {})?;
@@ -262,7 +275,9 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         let path = path.clone();
         progress.start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
         writer.begin_episode(&task, plan.grid.len())?;
-        let (report, cameras) = pipeline::run_episode(plan, chunk, writer.as_mut(), &progress)?;
+        memory.checkpoint(&format!("episode {i} started"));
+        let (report, cameras) =
+            pipeline::run_episode(plan, chunk, writer.as_mut(), &progress, &memory, i)?;
         if report.frames == 0 {
             return Err(Error::Conversion(format!(
                 "{}: no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",
@@ -274,6 +289,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         let mut json = report.to_json();
         json["bag"] = serde_json::Value::String(path.display().to_string());
         writer.end_episode(json)?;
+        memory.checkpoint(&format!("episode {i} finished"));
+        memory.check_budget()?;
         progress.finish_bag(&report);
         episodes.push(EpisodeResult {
             bag: path,
@@ -283,6 +300,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         });
     }
     let written = writer.finish()?;
+    memory.checkpoint("videos finalised, dataset in place");
     progress.done();
     Ok(ConvertSummary {
         episodes,
@@ -291,7 +309,84 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         encoder_peak_rss: written.encoder_peak_rss(),
         encoders: written.encoders,
         warnings,
+        memory: memory.report(),
     })
+}
+
+/// Windows in memory at once: the one being read, two in the channel, the one being aligned.
+const WINDOWS_RESIDENT: u64 = 4;
+/// Chunks the reader keeps for later windows.
+const CACHED_CHUNKS: u64 = 4;
+/// The parquet row group in progress and a data batch, about.
+const WRITER_BYTES: u64 = 12 << 20;
+
+/// The peak resident memory of converting `plan` with `chunk`-long windows, from the index:
+/// what this process holds now, the decompressed chunks of the windows in memory at once,
+/// the reader's chunk cache, the frame buffers in flight and the writer's buffers. Documented
+/// in docs/memory.md.
+pub fn estimate_peak(plan: &EpisodePlan, chunk: Time) -> u64 {
+    let base = rss::current_rss().unwrap_or(0);
+    let s = plan.bag.summary();
+    let mut chunks: Vec<(Time, Time, u64)> = s
+        .chunks
+        .iter()
+        .filter(|c| c.end >= plan.read_start && c.start < plan.read_end)
+        .map(|c| (c.start, c.end, c.uncompressed_size))
+        .collect();
+    chunks.sort_unstable();
+    let largest = chunks.iter().map(|c| c.2).max().unwrap_or(0);
+    // Largest sum of chunks starting within one window, plus one that straddles into it.
+    let mut window = 0u64;
+    let (mut j, mut sum) = (0usize, 0u64);
+    for i in 0..chunks.len() {
+        while j < chunks.len() && chunks[j].0 < chunks[i].0.saturating_add(chunk) {
+            sum += chunks[j].2;
+            j += 1;
+        }
+        window = window.max(sum);
+        sum -= chunks[i].2;
+    }
+    let window = window + largest;
+    let frame: u64 = plan
+        .spec
+        .features
+        .iter()
+        .filter_map(|f| f.kind.camera_size())
+        .map(|(w, h)| u64::from(w) * u64::from(h) * 3)
+        .sum();
+    base + WINDOWS_RESIDENT * window
+        + CACHED_CHUNKS * largest
+        + pipeline::frame_pool_size(frame as usize) as u64 * frame
+        + WRITER_BYTES
+}
+
+/// Refuses a run whose estimated peak is over the budget, suggesting a window that fits.
+fn check_estimate(plan: &EpisodePlan, chunk: Time, budget: u64) -> Result<()> {
+    let est = estimate_peak(plan, chunk);
+    if est <= budget {
+        return Ok(());
+    }
+    let mut c = chunk;
+    let suggestion = loop {
+        c /= 2;
+        if c < (MIN_CHUNK_SECS * NANOS as f64) as Time {
+            break None;
+        }
+        if estimate_peak(plan, c) <= budget {
+            break Some(c);
+        }
+    };
+    let what = match suggestion {
+        Some(c) => format!("try --chunk-secs {}", c as f64 / NANOS as f64),
+        None => "no --chunk-secs fits it: the bag's chunks and frames alone need more".into(),
+    };
+    Err(Error::Usage(format!(
+        "{}: the estimated peak memory {} is over --max-rss {} with --chunk-secs {}; {what}",
+        plan.path.display(),
+        rss::format_bytes(est),
+        rss::format_bytes(budget),
+        chunk as f64 / NANOS as f64
+    )))
 }
 
 /// Resolve the config against one bag: topics, connections, extractors, shapes and the grid.

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions};
+use bagstream::memory::MemoryOptions;
+use bagstream::rss::{format_bytes, parse_size};
 use bagstream::video::{Codec, VideoSettings};
 use bagstream::{inspect, Error};
 
@@ -39,7 +41,7 @@ enum Command {
     },
     /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
     #[command(
-        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
+        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
     )]
     Convert {
         /// The conversion config (YAML); see docs/configuration.md.
@@ -67,6 +69,24 @@ enum Command {
         /// Constant rate factor of the video encoder (lower: better quality, larger files).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=63))]
         crf: u32,
+        /// Append a line per memory checkpoint (and sample) to FILE, flushed at once: the
+        /// last line of a killed run says where it was.
+        #[arg(long, value_name = "FILE")]
+        memory_log: Option<PathBuf>,
+        /// Seconds between the memory log's `sample` lines.
+        #[arg(long, value_name = "SECS", default_value_t = 0.5)]
+        memory_sample: f64,
+        /// Mark memory lines at or above SIZE (e.g. 512M) WARNING and say so on the terminal.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        warn_rss: Option<u64>,
+        /// Mark memory lines at or above SIZE CRITICAL and say so on the terminal.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        critical_rss: Option<u64>,
+        /// Memory budget of the converter (e.g. 512M, 2G): refuse to start when the estimate
+        /// from the bag's index is over it (suggesting a --chunk-secs); stop cleanly, leaving
+        /// no dataset, if the run passes it.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_rss: Option<u64>,
         /// The bags, one episode each.
         #[arg(required = true)]
         bags: Vec<PathBuf>,
@@ -112,8 +132,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             quiet,
             vcodec,
             crf,
+            memory_log,
+            memory_sample,
+            warn_rss,
+            critical_rss,
+            max_rss,
             bags,
         } => {
+            if !(memory_sample.is_finite() && (0.01..=3600.0).contains(&memory_sample)) {
+                return Err(Error::Usage(format!(
+                    "--memory-sample {memory_sample}: give seconds from 0.01 to 3600"
+                )));
+            }
+            let top_checkpoints = memory_log.is_some();
             let config = Config::load(&config)?;
             let codec: Codec = vcodec.parse().map_err(|e| Error::Usage(format!("{e}")))?;
             if codec != Codec::Av1 && crf > 51 {
@@ -132,6 +163,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 append,
                 progress: !quiet,
                 video,
+                memory: MemoryOptions {
+                    log: memory_log,
+                    sample_every: std::time::Duration::from_secs_f64(memory_sample),
+                    warn: warn_rss,
+                    critical: critical_rss,
+                    max_rss,
+                },
+                check_estimate: true,
             })?;
             for e in &summary.episodes {
                 let r = &e.report;
@@ -158,6 +197,25 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                         ms(s.dt_percentile(50.0)),
                         ms(s.dt_percentile(95.0)),
                         ms(s.dt_percentile(100.0)),
+                    );
+                }
+            }
+            let m = &summary.memory;
+            println!(
+                "memory: converter peak RSS {}, peak anonymous {}; encoders peak {} together",
+                m.peak_rss.map_or_else(|| "unknown".into(), format_bytes),
+                format_bytes(m.peak_anon),
+                format_bytes(m.encoders_peak),
+            );
+            if top_checkpoints {
+                println!("largest growth at checkpoints:");
+                for c in &m.top {
+                    println!(
+                        "  {:>+9.1} MB  at {:>7.2} s  {} (rss {})",
+                        c.growth as f64 / 1e6,
+                        c.at.as_secs_f64(),
+                        c.label,
+                        format_bytes(c.rss)
                     );
                 }
             }

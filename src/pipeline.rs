@@ -26,6 +26,7 @@ use crate::camera::{encode_png, resize_into, RgbImage};
 use crate::config::CameraOutput;
 use crate::convert::{CameraCount, EpisodePlan, SourcePlan};
 use crate::dataset::{DatasetWriter, Frame};
+use crate::memory::MemoryMonitor;
 use crate::progress::Progress;
 use crate::{Error, Result, Time};
 
@@ -69,17 +70,51 @@ enum Batch {
 /// yet; `frame` holds its values and recycled picture buffers.
 struct Pending {
     seq: u64,
+    /// The window whose samples completed the frame.
+    window: u64,
     frame: Frame,
     raws: Vec<RawMessage>,
 }
 
-/// Stream one planned bag into the writer's current episode; returns the sync report and
-/// each camera's read and decode counts.
+/// A frame ready for the writer.
+struct Done {
+    seq: u64,
+    window: u64,
+    frame: Frame,
+}
+
+/// Frames in flight per channel for frames of `image_bytes` bytes of pictures.
+fn frames_in_flight(image_bytes: usize) -> usize {
+    IMAGE_BYTES_IN_FLIGHT
+        .checked_div(image_bytes)
+        .map_or(FRAMES_IN_FLIGHT, |n| n.clamp(2, FRAMES_IN_FLIGHT))
+}
+
+fn decode_workers(image_bytes: usize) -> usize {
+    if image_bytes == 0 {
+        0
+    } else {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, MAX_DECODE_WORKERS)
+    }
+}
+
+/// Frame buffers in the pool for frames of `image_bytes` bytes of pictures: the frames that can
+/// exist at once anywhere in the pipeline.
+pub fn frame_pool_size(image_bytes: usize) -> usize {
+    2 * frames_in_flight(image_bytes) + decode_workers(image_bytes) + 2
+}
+
+/// Stream one planned bag into the writer's current episode (episode `episode` of the run);
+/// returns the sync report and each camera's read and decode counts.
 pub fn run_episode(
     plan: EpisodePlan,
     chunk: Time,
     writer: &mut dyn DatasetWriter,
     progress: &Progress,
+    memory: &MemoryMonitor,
+    episode: usize,
 ) -> Result<(SyncReport, Vec<CameraCount>)> {
     let by_conn = plan.sources_by_connection();
     let feature_keys: Vec<String> = plan.spec.features.iter().map(|f| f.key.clone()).collect();
@@ -106,18 +141,8 @@ pub fn run_episode(
         .filter_map(|&s| sources[s].camera.as_ref())
         .map(|c| c.size.0 as usize * c.size.1 as usize * 3)
         .sum();
-    let in_flight = if cameras.is_empty() {
-        FRAMES_IN_FLIGHT
-    } else {
-        (IMAGE_BYTES_IN_FLIGHT / image_bytes.max(1)).clamp(2, FRAMES_IN_FLIGHT)
-    };
-    let workers = if cameras.is_empty() {
-        0
-    } else {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, MAX_DECODE_WORKERS)
-    };
+    let in_flight = frames_in_flight(image_bytes);
+    let workers = decode_workers(image_bytes);
 
     let stop_flag = AtomicBool::new(false);
     let stop = &stop_flag;
@@ -128,11 +153,11 @@ pub fn run_episode(
 
     let (batch_tx, batch_rx) = bounded::<Batch>(WINDOWS_IN_FLIGHT);
     let (work_tx, work_rx) = bounded::<Pending>(in_flight);
-    let (done_tx, done_rx) = bounded::<(u64, Frame)>(in_flight);
+    let (done_tx, done_rx) = bounded::<Done>(in_flight);
     // A fixed pool of frame buffers: the aligner takes one per frame and the writer gives it
     // back, so the frames anywhere between them (queued, decoding, waiting for their turn in
     // the writer's reorder buffer) never number more than the pool.
-    let pool_size = 2 * in_flight + workers + 2;
+    let pool_size = frame_pool_size(image_bytes);
     let (recycle_tx, recycle_rx) = bounded::<Frame>(pool_size);
     for _ in 0..pool_size {
         recycle_tx
@@ -147,10 +172,13 @@ pub fn run_episode(
             let mut counts = vec![0u64; sources.len()];
             let mut raw: Vec<RawMessage> = Vec::new();
             let mut start = read_start;
+            let mut window = 0u64;
             while start < read_end && !stop.load(Ordering::Relaxed) {
                 let end = start.saturating_add(chunk).min(read_end);
                 raw.clear();
                 bag.read_window(start, end, &wanted, &mut raw)?;
+                memory.detail(|| format!("episode {episode}, chunk {window} read"));
+                window += 1;
                 let bytes = raw.iter().map(|m| m.range.len() as u64).sum();
                 let mut samples = Vec::with_capacity(raw.len());
                 for m in &raw {
@@ -186,7 +214,9 @@ pub fn run_episode(
             let (work_tx, done_tx, recycle_rx) = (work_tx, aligner_done, aligner_recycled);
             let mut aligner: Aligner<Value> = Aligner::new(grid, rules);
             let mut closed = false;
-            let mut emit = |f: Aligned<'_, Value>| {
+            // The window whose samples are being pushed: frames carry it to the writer.
+            let mut window = 0u64;
+            let mut emit = |f: Aligned<'_, Value>, window: u64| {
                 if closed || halted.load(Ordering::Relaxed) {
                     closed = true;
                     return;
@@ -213,11 +243,18 @@ pub fn run_episode(
                 }
                 let sent = if cameras.is_empty() {
                     frame.images.clear();
-                    done_tx.send((f.frame, frame)).is_ok()
+                    done_tx
+                        .send(Done {
+                            seq: f.frame,
+                            window,
+                            frame,
+                        })
+                        .is_ok()
                 } else {
                     work_tx
                         .send(Pending {
                             seq: f.frame,
+                            window,
                             frame,
                             raws,
                         })
@@ -235,11 +272,14 @@ pub fn run_episode(
             for batch in batch_rx.iter() {
                 match batch {
                     Batch::Samples { samples, bytes } => {
+                        let mut at_window = |f: Aligned<'_, Value>| emit(f, window);
                         for s in samples {
                             aligner
-                                .push(s.source, s.stamp, s.recv, s.value, &mut emit)
+                                .push(s.source, s.stamp, s.recv, s.value, &mut at_window)
                                 .map_err(|e| align_error(bag_name, e))?;
                         }
+                        memory.detail(|| format!("episode {episode}, chunk {window} aligned"));
+                        window += 1;
                         progress.bytes(bytes);
                         if halted.load(Ordering::Relaxed) {
                             stop.store(true, Ordering::Relaxed);
@@ -251,17 +291,19 @@ pub fn run_episode(
                         }
                     }
                     Batch::End => {
+                        let last = window.saturating_sub(1);
                         let report = aligner
-                            .finish(&mut emit)
+                            .finish(&mut |f| emit(f, last))
                             .map_err(|e| align_error(bag_name, e))?;
                         return Ok(Some(report));
                     }
                 }
             }
             if aligner.is_done() {
+                let last = window.saturating_sub(1);
                 return Ok(Some(
                     aligner
-                        .finish(&mut emit)
+                        .finish(&mut |f| emit(f, last))
                         .map_err(|e| align_error(bag_name, e))?,
                 ));
             }
@@ -285,7 +327,7 @@ pub fn run_episode(
         // The stages hold their own ends: the channels close when those stages end.
         drop((work_rx, done_tx, recycle_rx));
 
-        let write_result = write_in_order(&done_rx, writer, progress, &recycle_tx);
+        let write_result = write_in_order(&done_rx, writer, progress, &recycle_tx, memory, episode);
         if write_result.is_err() {
             halted.store(true, Ordering::Relaxed);
             stop.store(true, Ordering::Relaxed);
@@ -388,7 +430,7 @@ fn decode_worker(
     sources: &[SourcePlan],
     cameras: &[usize],
     work: &Receiver<Pending>,
-    done: &Sender<(u64, Frame)>,
+    done: &Sender<Done>,
 ) -> Result<()> {
     let mut scratch = RgbImage::new();
     for mut p in work.iter() {
@@ -429,7 +471,12 @@ fn decode_worker(
         }
         // Let go of the chunks as soon as the pictures are out of them.
         drop(p.raws);
-        if done.send((p.seq, p.frame)).is_err() {
+        let ready = Done {
+            seq: p.seq,
+            window: p.window,
+            frame: p.frame,
+        };
+        if done.send(ready).is_err() {
             // The writer stopped; its error is the one reported.
             return Ok(());
         }
@@ -440,23 +487,35 @@ fn decode_worker(
 /// Writes frames in sequence order (workers finish them in any order); hands each frame's
 /// buffers back for reuse.
 fn write_in_order(
-    done: &Receiver<(u64, Frame)>,
+    done: &Receiver<Done>,
     writer: &mut dyn DatasetWriter,
     progress: &Progress,
     recycle: &Sender<Frame>,
+    memory: &MemoryMonitor,
+    episode: usize,
 ) -> Result<()> {
     let mut next = 0u64;
     // Bounded by the frame pool: a frame parked here was taken from it.
-    let mut parked: BTreeMap<u64, Frame> = BTreeMap::new();
-    for (seq, frame) in done.iter() {
-        parked.insert(seq, frame);
-        while let Some(frame) = parked.remove(&next) {
-            writer.write_frame(&frame)?;
+    let mut parked: BTreeMap<u64, Done> = BTreeMap::new();
+    let mut window: Option<u64> = None;
+    for d in done.iter() {
+        parked.insert(d.seq, d);
+        while let Some(d) = parked.remove(&next) {
+            if let Some(w) = window.filter(|w| *w < d.window) {
+                memory.detail(|| format!("episode {episode}, chunk {w} written"));
+            }
+            window = Some(d.window);
+            writer.write_frame(&d.frame)?;
             progress.frame();
             next += 1;
             // Never full: the pool's capacity is every frame there is.
-            let _ = recycle.try_send(frame);
+            let _ = recycle.try_send(d.frame);
+            // Over budget: stop after this frame; the dataset is dropped, nothing is left.
+            memory.check_budget()?;
         }
+    }
+    if let Some(w) = window {
+        memory.detail(|| format!("episode {episode}, chunk {w} written"));
     }
     if let Some(seq) = parked.keys().next() {
         return Err(Error::Conversion(format!(

@@ -77,7 +77,9 @@ fn run(config: &str, bag: &Path, mut probe: Probe) -> (bagstream::Result<u64>, V
     std::thread::spawn(move || {
         let plan = plan_episode(&config, &bag, &mut |_| {}).unwrap();
         let progress = Progress::new(false, 1);
-        let r = run_episode(plan, 100_000_000, &mut probe, &progress).map(|(r, _)| r.frames);
+        let memory = bagstream::memory::MemoryMonitor::quiet();
+        let r = run_episode(plan, 100_000_000, &mut probe, &progress, &memory, 0)
+            .map(|(r, _)| r.frames);
         let _ = tx.send((r, probe.firsts));
     });
     rx.recv_timeout(Duration::from_secs(60))

@@ -9,6 +9,20 @@ use std::thread::JoinHandle;
 
 use super::{find_on_path, VideoError, VideoSettings};
 
+/// The encoder children running now, for memory reports.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Process ids of the ffmpeg encoders running in this process.
+pub fn running_encoders() -> Vec<u32> {
+    RUNNING.lock().map(|v| v.clone()).unwrap_or_default()
+}
+
+fn forget_encoder(pid: u32) {
+    if let Ok(mut v) = RUNNING.lock() {
+        v.retain(|p| *p != pid);
+    }
+}
+
 /// Lines of ffmpeg's stderr kept for error messages.
 const TAIL_LINES: usize = 30;
 /// Longer lines are cut: a runaway line must not grow the buffer.
@@ -91,6 +105,9 @@ impl VideoEncoder {
             program: ffmpeg.to_path_buf(),
             source,
         })?;
+        if let Ok(mut v) = RUNNING.lock() {
+            v.push(child.id());
+        }
         let tail = Arc::new(Mutex::new(StderrTail::default()));
         let stderr = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&tail);
@@ -222,6 +239,7 @@ impl VideoEncoder {
             return Err(std::io::Error::other("ffmpeg was already waited for"));
         };
         let r = wait_with_peak_rss(&mut child);
+        forget_encoder(child.id());
         if let Some(t) = self.stderr.take() {
             let _ = t.join();
         }
@@ -252,6 +270,7 @@ impl Drop for VideoEncoder {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            forget_encoder(child.id());
         }
         if let Some(t) = self.stderr.take() {
             let _ = t.join();

@@ -55,6 +55,8 @@ pub fn convert_video(
         append: false,
         progress: false,
         video,
+        memory: Default::default(),
+        check_estimate: true,
     })
 }
 

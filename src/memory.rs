@@ -1,0 +1,489 @@
+//! Memory as an output of a conversion: checkpoints at every stage boundary (resident set, its
+//! anonymous part, the change since the start and since the previous line), an optional log
+//! file flushed line by line so that the last line of a killed run says where it was, a
+//! background sampler between checkpoints, warning levels, a budget that stops the run
+//! cleanly, and the report printed at the end.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+
+use crate::rss::{self, Status};
+use crate::{Error, Result};
+
+/// Checkpoints kept for the end-of-run report: those with the largest growth.
+pub const TOP_CHECKPOINTS: usize = 10;
+
+/// What to record and what to enforce.
+#[derive(Debug, Clone)]
+pub struct MemoryOptions {
+    /// Append one line per checkpoint and sample to this file.
+    pub log: Option<PathBuf>,
+    /// Interval of the background sampler's `sample` lines (with a log or a budget).
+    pub sample_every: Duration,
+    /// Lines at or above these sizes are WARNING / CRITICAL, and the terminal is told once.
+    pub warn: Option<u64>,
+    pub critical: Option<u64>,
+    /// Stop the run cleanly once the converter's RSS passes this.
+    pub max_rss: Option<u64>,
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        MemoryOptions {
+            log: None,
+            sample_every: Duration::from_millis(500),
+            warn: None,
+            critical: None,
+            max_rss: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// One checkpoint as the report keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub label: String,
+    /// Since the monitor started.
+    pub at: Duration,
+    pub rss: u64,
+    pub anon: u64,
+    /// RSS change since the line before, in bytes.
+    pub growth: i64,
+}
+
+/// The memory figures of a finished run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryReport {
+    /// VmHWM of the converter.
+    pub peak_rss: Option<u64>,
+    /// Largest RssAnon seen at a checkpoint or sample.
+    pub peak_anon: u64,
+    /// Largest total RSS of the running encoders seen at a checkpoint or sample.
+    pub encoders_peak: u64,
+    /// The checkpoints with the largest growth, largest first.
+    pub top: Vec<Checkpoint>,
+}
+
+struct State {
+    log: Option<File>,
+    log_failed: bool,
+    prev_rss: u64,
+    last_label: String,
+    top: Vec<Checkpoint>,
+    peak_anon: u64,
+    encoders_peak: u64,
+    told: Level,
+}
+
+pub struct MemoryMonitor {
+    opts: MemoryOptions,
+    log_path: Option<PathBuf>,
+    started: Instant,
+    base: Status,
+    state: Mutex<State>,
+    exceeded: AtomicBool,
+    exceeded_at: Mutex<Option<String>>,
+}
+
+impl MemoryMonitor {
+    /// Opens the log (appending) and takes the baseline.
+    pub fn new(opts: MemoryOptions) -> Result<Arc<MemoryMonitor>> {
+        let log = match &opts.log {
+            Some(path) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| Error::Usage(format!("--memory-log {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        let base = rss::status().unwrap_or_default();
+        Ok(Arc::new(MemoryMonitor {
+            log_path: opts.log.clone(),
+            opts,
+            started: Instant::now(),
+            base,
+            state: Mutex::new(State {
+                log,
+                log_failed: false,
+                prev_rss: base.rss,
+                last_label: "start".into(),
+                top: Vec::new(),
+                peak_anon: base.anon,
+                encoders_peak: 0,
+                told: Level::Info,
+            }),
+            exceeded: AtomicBool::new(false),
+            exceeded_at: Mutex::new(None),
+        }))
+    }
+
+    /// A monitor that logs nothing and enforces nothing (for library callers and tests).
+    pub fn quiet() -> Arc<MemoryMonitor> {
+        MemoryMonitor::new(MemoryOptions::default()).expect("no log file to open")
+    }
+
+    /// Whether fine-grained checkpoints (per window) are wanted: with a log or a budget.
+    /// Without them only the coarse ones are taken, so that tiny windows cost nothing.
+    pub fn detailed(&self) -> bool {
+        self.opts.log.is_some() || self.opts.max_rss.is_some()
+    }
+
+    /// Records a stage boundary.
+    pub fn checkpoint(&self, label: &str) {
+        self.record(label, true);
+    }
+
+    /// [`MemoryMonitor::checkpoint`] for fine-grained stages: the label is only built when
+    /// [`MemoryMonitor::detailed`].
+    pub fn detail(&self, label: impl FnOnce() -> String) {
+        if self.detailed() {
+            self.record(&label(), true);
+        }
+    }
+
+    /// Set once the budget was passed; the message names the checkpoint.
+    pub fn exceeded(&self) -> Option<String> {
+        if !self.exceeded.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.exceeded_at.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// The memory error the run stops with once [`MemoryMonitor::exceeded`].
+    pub fn check_budget(&self) -> Result<()> {
+        match self.exceeded() {
+            Some(msg) => Err(Error::Conversion(msg)),
+            None => Ok(()),
+        }
+    }
+
+    fn record(&self, label: &str, checkpoint: bool) {
+        let Some(now) = rss::status() else {
+            return;
+        };
+        let enc: u64 = crate::video::running_encoders()
+            .into_iter()
+            .filter_map(rss::pid_rss)
+            .sum();
+        let level = match (self.opts.critical, self.opts.warn) {
+            (Some(c), _) if now.rss >= c => Level::Critical,
+            (_, Some(w)) if now.rss >= w => Level::Warning,
+            _ => Level::Info,
+        };
+        let at = self.started.elapsed();
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let growth = now.rss as i64 - st.prev_rss as i64;
+        st.prev_rss = now.rss;
+        st.peak_anon = st.peak_anon.max(now.anon);
+        st.encoders_peak = st.encoders_peak.max(enc);
+        let what = if checkpoint {
+            st.last_label = label.to_string();
+            label.to_string()
+        } else {
+            format!("sample (after {})", st.last_label)
+        };
+        if checkpoint {
+            let cp = Checkpoint {
+                label: label.to_string(),
+                at,
+                rss: now.rss,
+                anon: now.anon,
+                growth,
+            };
+            let pos = st.top.partition_point(|c| c.growth >= growth);
+            if pos < TOP_CHECKPOINTS {
+                st.top.insert(pos, cp);
+                st.top.truncate(TOP_CHECKPOINTS);
+            }
+        }
+        if let Some(f) = st.log.as_mut() {
+            let line = format_line(
+                SystemTime::now(),
+                level,
+                &what,
+                now,
+                self.base.rss,
+                growth,
+                enc,
+            );
+            // One write per line, unbuffered: a killed run's last line is complete.
+            if f.write_all(line.as_bytes()).is_err() && !st.log_failed {
+                st.log_failed = true;
+                eprintln!(
+                    "warning: --memory-log {}: cannot write; memory lines are lost",
+                    self.log_path
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("?"))
+                        .display()
+                );
+            }
+        }
+        if level > st.told {
+            st.told = level;
+            let (flag, limit) = match level {
+                Level::Critical => ("--critical-rss", self.opts.critical),
+                _ => ("--warn-rss", self.opts.warn),
+            };
+            eprintln!(
+                "{}: converter RSS {} reached {flag} {} at {what}",
+                level.name().to_ascii_lowercase(),
+                rss::format_bytes(now.rss),
+                limit.map_or_else(String::new, rss::format_bytes),
+            );
+        }
+        if let Some(max) = self.opts.max_rss {
+            if now.rss > max && !self.exceeded.load(Ordering::Relaxed) {
+                if let Ok(mut m) = self.exceeded_at.lock() {
+                    *m = Some(format!(
+                        "memory budget exceeded: converter RSS {} passed --max-rss {} at `{what}`; nothing was written (try a smaller --chunk-secs)",
+                        rss::format_bytes(now.rss),
+                        rss::format_bytes(max),
+                    ));
+                }
+                self.exceeded.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Starts the background sampler (only with a log or a budget); it stops when the
+    /// returned guard is dropped.
+    pub fn start_sampler(self: &Arc<Self>) -> Sampler {
+        if !self.detailed() {
+            return Sampler {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (tx, rx) = bounded::<()>(0);
+        let me = Arc::clone(self);
+        let every = self.opts.sample_every.max(Duration::from_millis(10));
+        let thread = std::thread::spawn(move || loop {
+            match rx.recv_timeout(every) {
+                Err(RecvTimeoutError::Timeout) => me.record("", false),
+                _ => return,
+            }
+        });
+        Sampler {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn report(&self) -> MemoryReport {
+        let st = self.state.lock().ok();
+        MemoryReport {
+            peak_rss: rss::peak_rss(),
+            peak_anon: st.as_ref().map_or(0, |s| s.peak_anon),
+            encoders_peak: st.as_ref().map_or(0, |s| s.encoders_peak),
+            top: st.map(|s| s.top.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Stops the sampler thread when dropped.
+pub struct Sampler {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn signed_mb(bytes: i64) -> String {
+    format!("{:+.1}MB", bytes as f64 / 1e6)
+}
+
+/// `2026-11-23T10:30:45.120Z INFO  chunk 37 written  rss=212.4MB anon=180.2MB (Δstart +150.1MB, Δprev +2.2MB)`
+fn format_line(
+    when: SystemTime,
+    level: Level,
+    what: &str,
+    now: Status,
+    base: u64,
+    growth: i64,
+    encoders: u64,
+) -> String {
+    let mut line = format!(
+        "{} {:<5} {what}  rss={:.1}MB anon={:.1}MB (Δstart {}, Δprev {})",
+        utc_timestamp(when),
+        level.name(),
+        mb(now.rss),
+        mb(now.anon),
+        signed_mb(now.rss as i64 - base as i64),
+        signed_mb(growth),
+    );
+    if encoders > 0 {
+        line.push_str(&format!(" encoders={:.1}MB", mb(encoders)));
+    }
+    line.push('\n');
+    line
+}
+
+/// ISO 8601 UTC with milliseconds.
+fn utc_timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (y, m, day) = crate::inspect::civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Parses one log line back: (level, label, rss bytes); None when the line is not complete.
+pub fn parse_line(line: &str) -> Option<(String, String, u64)> {
+    let (ts, rest) = line.split_once(' ')?;
+    if !(ts.len() == 24 && ts.ends_with('Z')) {
+        return None;
+    }
+    let (level, rest) = rest.split_once(' ')?;
+    let rest = rest.trim_start();
+    let (label, figures) = rest.split_once("  rss=")?;
+    let (rss_mb, tail) = figures.split_once("MB anon=")?;
+    if !tail.contains("Δprev") || !tail.contains(')') {
+        return None;
+    }
+    let rss = (rss_mb.parse::<f64>().ok()? * 1e6) as u64;
+    Some((level.to_string(), label.to_string(), rss))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_look_as_documented_and_parse_back() {
+        let when = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_429_845_120);
+        let now = Status {
+            rss: 212_400_000,
+            anon: 180_200_000,
+            hwm: 220_000_000,
+        };
+        let line = format_line(
+            when,
+            Level::Info,
+            "chunk 37 written",
+            now,
+            62_300_000,
+            2_200_000,
+            0,
+        );
+        assert_eq!(
+            line,
+            "2026-11-23T10:30:45.120Z INFO  chunk 37 written  rss=212.4MB anon=180.2MB (Δstart +150.1MB, Δprev +2.2MB)\n"
+        );
+        let (level, label, rss) = parse_line(line.trim_end()).unwrap();
+        assert_eq!(
+            (level.as_str(), label.as_str(), rss),
+            ("INFO", "chunk 37 written", 212_400_000)
+        );
+        let warn = format_line(
+            when,
+            Level::Critical,
+            "sample (after x)",
+            now,
+            0,
+            -5,
+            1_000_000,
+        );
+        assert!(
+            warn.contains(" CRITICAL sample (after x)  rss=") && warn.ends_with("encoders=1.0MB\n"),
+            "{warn}"
+        );
+        assert!(parse_line("2026-11-23T10:30:45.120Z INFO  chunk 37 writ").is_none());
+    }
+
+    #[test]
+    fn keeps_the_largest_growths_and_marks_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mem.log");
+        let m = MemoryMonitor::new(MemoryOptions {
+            log: Some(log.clone()),
+            max_rss: Some(1),
+            ..MemoryOptions::default()
+        })
+        .unwrap();
+        let mut hold = Vec::new();
+        for i in 0..15 {
+            // Touch memory so that some checkpoints grow.
+            hold.push(vec![i as u8; (i % 4) * 1_000_000]);
+            m.checkpoint(&format!("step {i}"));
+        }
+        let r = m.report();
+        assert_eq!(r.top.len(), TOP_CHECKPOINTS);
+        assert!(r.top.windows(2).all(|w| w[0].growth >= w[1].growth));
+        let msg = m.exceeded().expect("1 byte is exceeded at once");
+        assert!(
+            msg.contains("--max-rss") && msg.contains("`step 0`"),
+            "{msg}"
+        );
+        assert!(m.check_budget().is_err());
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.lines().count(), 15);
+        assert!(text.lines().all(|l| parse_line(l).is_some()), "{text}");
+        drop(hold);
+    }
+
+    #[test]
+    fn the_sampler_writes_between_checkpoints_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mem.log");
+        let m = MemoryMonitor::new(MemoryOptions {
+            log: Some(log.clone()),
+            sample_every: Duration::from_millis(10),
+            warn: Some(1),
+            ..MemoryOptions::default()
+        })
+        .unwrap();
+        m.checkpoint("begin");
+        let s = m.start_sampler();
+        std::thread::sleep(Duration::from_millis(80));
+        drop(s);
+        let n = std::fs::read_to_string(&log).unwrap().lines().count();
+        std::thread::sleep(Duration::from_millis(40));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.lines().count(), n, "the sampler stopped");
+        assert!(text.contains("WARNING sample (after begin)"), "{text}");
+    }
+}

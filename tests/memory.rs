@@ -1,0 +1,207 @@
+//! Memory as an output: the memory log survives a SIGKILL with a complete last line, a budget
+//! below the estimate is refused before any work, and a budget passed mid-run stops the run
+//! cleanly without a dataset.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bagstream::config::Config;
+use bagstream::convert::{convert, ConvertOptions};
+use bagstream::memory::{parse_line, MemoryOptions};
+use bagstream::synth::{write_teleop_bag, TeleopSpec};
+use common::*;
+
+/// The fixture config without its camera: numbers only, no ffmpeg.
+fn numeric_config() -> String {
+    let text = std::fs::read_to_string(fixture("teleop.yaml")).unwrap();
+    let cut = text.find("  observation.images.camera:").unwrap();
+    text[..cut].to_string()
+}
+
+fn options(config: &str, bag: &Path, out: &Path, memory: MemoryOptions) -> ConvertOptions {
+    ConvertOptions {
+        config: Config::parse(config).unwrap(),
+        bags: vec![bag.to_path_buf()],
+        out: out.to_path_buf(),
+        chunk_secs: 0.5,
+        task: None,
+        append: false,
+        progress: false,
+        video: Default::default(),
+        memory,
+        check_estimate: true,
+    }
+}
+
+#[test]
+fn a_killed_run_leaves_a_complete_last_log_line_and_no_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("long.bag");
+    let spec = TeleopSpec {
+        seconds: 60.0,
+        ..TeleopSpec::default()
+    };
+    write_teleop_bag(&bag, &spec).unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, numeric_config()).unwrap();
+    let out = dir.path().join("ds");
+    let log = dir.path().join("mem.log");
+    // Millisecond windows: tens of thousands of checkpoints, seconds of work to interrupt.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(["convert", "-q", "--chunk-secs", "0.001", "--memory-log"])
+        .arg(&log)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .arg(&bag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+        if lines >= 200 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "no log lines");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "the last line is cut: {:?}",
+        text.lines().last()
+    );
+    let last = text.lines().last().unwrap();
+    let (level, label, rss) = parse_line(last).unwrap_or_else(|| panic!("{last}"));
+    assert_eq!(level, "INFO");
+    assert!(
+        label.starts_with("episode 0, chunk ") || label.starts_with("sample"),
+        "{label}"
+    );
+    assert!(rss > 0);
+    assert!(text.lines().all(|l| parse_line(l).is_some()));
+    assert!(!out.exists(), "a killed run left a dataset");
+}
+
+#[test]
+fn a_budget_under_the_estimate_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(["convert", "-q", "--max-rss", "2M", "--config"])
+        .arg(fixture("teleop.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .arg(fixture("teleop_lz4.bag"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the estimated peak memory") && err.contains("is over --max-rss 2.1 MB"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!out.exists());
+
+    // A budget the estimate fits in converts.
+    let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(["convert", "-q", "--max-rss", "2G", "--config"])
+        .arg(fixture("teleop.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .arg(fixture("teleop_lz4.bag"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_estimate_suggests_a_window_that_fits() {
+    // A bag of large chunks: the window size decides the estimate.
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("cam.bag");
+    let spec = TeleopSpec {
+        seconds: 4.0,
+        camera_hz: 30.0,
+        camera_size: (320, 240),
+        chunk_size: 1 << 20,
+        ..TeleopSpec::default()
+    };
+    write_teleop_bag(&bag, &spec).unwrap();
+    let config = Config::parse(&numeric_config()).unwrap();
+    let plan = bagstream::convert::plan_episode(&config, &bag, &mut |_| {}).unwrap();
+    let big = bagstream::convert::estimate_peak(&plan, 2_000_000_000);
+    let small = bagstream::convert::estimate_peak(&plan, 100_000_000);
+    assert!(big > small + 10_000_000, "{big} vs {small}");
+    let budget = (big + small) / 2;
+    let out = dir.path().join("ds");
+    let mut opts = options(
+        &numeric_config(),
+        &bag,
+        &out,
+        MemoryOptions {
+            max_rss: Some(budget),
+            ..MemoryOptions::default()
+        },
+    );
+    opts.chunk_secs = 2.0;
+    let e = convert(&opts).expect_err("over budget");
+    let msg = e.to_string();
+    assert_eq!(e.exit_code(), 2, "{msg}");
+    assert!(msg.contains("try --chunk-secs "), "{msg}");
+    let suggested: f64 = msg
+        .rsplit("try --chunk-secs ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(suggested < 2.0);
+    opts.chunk_secs = suggested;
+    convert(&opts).unwrap();
+}
+
+#[test]
+fn a_budget_passed_mid_run_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let log = dir.path().join("mem.log");
+    let mut opts = options(
+        &numeric_config(),
+        &fixture("teleop_lz4.bag"),
+        &out,
+        MemoryOptions {
+            log: Some(log.clone()),
+            // Below any process: passed at the first checkpoint after the estimate.
+            max_rss: Some(1),
+            ..MemoryOptions::default()
+        },
+    );
+    opts.check_estimate = false;
+    let e = convert(&opts).expect_err("over budget");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("memory budget exceeded") && msg.contains("at `start`"),
+        "{msg}"
+    );
+    assert_eq!(e.exit_code(), 1);
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the memory log is left"
+    );
+    assert!(std::fs::read_to_string(&log).unwrap().lines().count() >= 2);
+}
