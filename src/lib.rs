@@ -18,6 +18,7 @@ pub mod msg;
 pub mod pipeline;
 pub mod progress;
 pub mod rss;
+pub mod sweep;
 pub mod synth;
 pub mod video;
 

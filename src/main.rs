@@ -10,7 +10,7 @@ use bagstream::convert::{convert, ConvertOptions};
 use bagstream::memory::MemoryOptions;
 use bagstream::rss::{format_bytes, parse_size};
 use bagstream::video::{Codec, VideoSettings};
-use bagstream::{inspect, Error};
+use bagstream::{inspect, sweep, Error};
 
 #[derive(Parser)]
 #[command(
@@ -44,55 +44,142 @@ enum Command {
         after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
     )]
     Convert {
-        /// The conversion config (YAML); see docs/configuration.md.
-        #[arg(long, short)]
-        config: PathBuf,
         /// The dataset directory to write.
         #[arg(long, short)]
         out: PathBuf,
         /// Length of the time window read at once, in seconds.
         #[arg(long, default_value_t = 1.0)]
         chunk_secs: f64,
-        /// Task text of every episode (overrides the config's `task`).
-        #[arg(long)]
-        task: Option<String>,
         /// Add episodes to an existing dataset with the same features.
         #[arg(long)]
         append: bool,
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
-        /// Video codec of the camera features stored as video: av1 (lerobot's default,
-        /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265).
-        #[arg(long, default_value = "av1", value_parser = ["av1", "h264", "hevc"])]
-        vcodec: String,
-        /// Constant rate factor of the video encoder (lower: better quality, larger files).
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=63))]
-        crf: u32,
-        /// Append a line per memory checkpoint (and sample) to FILE, flushed at once: the
-        /// last line of a killed run says where it was.
-        #[arg(long, value_name = "FILE")]
-        memory_log: Option<PathBuf>,
-        /// Seconds between the memory log's `sample` lines.
-        #[arg(long, value_name = "SECS", default_value_t = 0.5)]
-        memory_sample: f64,
-        /// Mark memory lines at or above SIZE (e.g. 512M) WARNING and say so on the terminal.
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        warn_rss: Option<u64>,
-        /// Mark memory lines at or above SIZE CRITICAL and say so on the terminal.
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        critical_rss: Option<u64>,
-        /// Memory budget of the converter (e.g. 512M, 2G): refuse to start when the estimate
-        /// from the bag's index is over it (suggesting a --chunk-secs); stop cleanly, leaving
-        /// no dataset, if the run passes it.
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        max_rss: Option<u64>,
+        #[command(flatten)]
+        flags: ConvertFlags,
+        /// The bags, one episode each.
+        #[arg(required = true)]
+        bags: Vec<PathBuf>,
+    },
+    /// Convert the same bags once per chunk size, each in a fresh process, and compare peak
+    /// memory and speed; the outputs must be identical.
+    #[command(
+        after_help = "Examples:\n  bagstream sweep --config teleop.yaml run1.bag --chunk-secs 0.25,0.5,1,2,4\n  bagstream sweep --config cams.yaml run1.bag --chunk-secs 0.1,1 --vcodec h264"
+    )]
+    Sweep {
+        /// Chunk sizes to try, in seconds, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,1,2,4")]
+        chunk_secs: Vec<f64>,
+        #[command(flatten)]
+        flags: ConvertFlags,
         /// The bags, one episode each.
         #[arg(required = true)]
         bags: Vec<PathBuf>,
     },
     /// Check a dataset against every rule of the LeRobot v3.0 layout.
     Validate { dataset: PathBuf },
+}
+
+/// The options `convert` and `sweep` share (sweep passes them on to each conversion).
+#[derive(clap::Args, Clone)]
+struct ConvertFlags {
+    /// The conversion config (YAML); see docs/configuration.md.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Task text of every episode (overrides the config's `task`).
+    #[arg(long)]
+    task: Option<String>,
+    /// Video codec of the camera features stored as video: av1 (lerobot's default,
+    /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265).
+    #[arg(long, default_value = "av1", value_parser = ["av1", "h264", "hevc"])]
+    vcodec: String,
+    /// Constant rate factor of the video encoder (lower: better quality, larger files).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=63))]
+    crf: u32,
+    /// Append a line per memory checkpoint (and sample) to FILE, flushed at once: the
+    /// last line of a killed run says where it was.
+    #[arg(long, value_name = "FILE")]
+    memory_log: Option<PathBuf>,
+    /// Seconds between the memory log's `sample` lines.
+    #[arg(long, value_name = "SECS", default_value_t = 0.5)]
+    memory_sample: f64,
+    /// Mark memory lines at or above SIZE (e.g. 512M) WARNING and say so on the terminal.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    warn_rss: Option<u64>,
+    /// Mark memory lines at or above SIZE CRITICAL and say so on the terminal.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    critical_rss: Option<u64>,
+    /// Memory budget of the converter (e.g. 512M, 2G): refuse to start when the estimate
+    /// from the bag's index is over it (suggesting a --chunk-secs); stop cleanly, leaving
+    /// no dataset, if the run passes it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_rss: Option<u64>,
+    /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+}
+
+impl ConvertFlags {
+    /// The same options as command-line arguments, for a child `convert`.
+    fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec!["--config".into(), self.config.clone().into()];
+        if let Some(t) = &self.task {
+            a.extend(["--task".into(), t.into()]);
+        }
+        a.extend(["--vcodec".into(), self.vcodec.clone().into()]);
+        a.extend(["--crf".into(), self.crf.to_string().into()]);
+        if let Some(l) = &self.memory_log {
+            a.extend(["--memory-log".into(), l.clone().into()]);
+        }
+        a.extend([
+            "--memory-sample".into(),
+            self.memory_sample.to_string().into(),
+        ]);
+        for (flag, v) in [
+            ("--warn-rss", self.warn_rss),
+            ("--critical-rss", self.critical_rss),
+            ("--max-rss", self.max_rss),
+        ] {
+            if let Some(v) = v {
+                a.extend([flag.into(), v.to_string().into()]);
+            }
+        }
+        a
+    }
+
+    fn video(&self) -> Result<VideoSettings, Error> {
+        let codec: Codec = self
+            .vcodec
+            .parse()
+            .map_err(|e| Error::Usage(format!("{e}")))?;
+        if codec != Codec::Av1 && self.crf > 51 {
+            return Err(Error::Usage(format!(
+                "--crf {}: {codec} takes 0 to 51",
+                self.crf
+            )));
+        }
+        Ok(VideoSettings {
+            crf: self.crf,
+            ..VideoSettings::for_codec(codec)
+        })
+    }
+
+    fn memory(&self) -> Result<MemoryOptions, Error> {
+        let every = self.memory_sample;
+        if !(every.is_finite() && (0.01..=3600.0).contains(&every)) {
+            return Err(Error::Usage(format!(
+                "--memory-sample {every}: give seconds from 0.01 to 3600"
+            )));
+        }
+        Ok(MemoryOptions {
+            log: self.memory_log.clone(),
+            sample_every: std::time::Duration::from_secs_f64(every),
+            warn: self.warn_rss,
+            critical: self.critical_rss,
+            max_rss: self.max_rss,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -124,54 +211,31 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Convert {
-            config,
             out,
             chunk_secs,
-            task,
             append,
             quiet,
-            vcodec,
-            crf,
-            memory_log,
-            memory_sample,
-            warn_rss,
-            critical_rss,
-            max_rss,
+            flags,
             bags,
         } => {
-            if !(memory_sample.is_finite() && (0.01..=3600.0).contains(&memory_sample)) {
-                return Err(Error::Usage(format!(
-                    "--memory-sample {memory_sample}: give seconds from 0.01 to 3600"
-                )));
-            }
-            let top_checkpoints = memory_log.is_some();
-            let config = Config::load(&config)?;
-            let codec: Codec = vcodec.parse().map_err(|e| Error::Usage(format!("{e}")))?;
-            if codec != Codec::Av1 && crf > 51 {
-                return Err(Error::Usage(format!("--crf {crf}: {codec} takes 0 to 51")));
-            }
-            let video = VideoSettings {
-                crf,
-                ..VideoSettings::for_codec(codec)
-            };
+            let top_checkpoints = flags.memory_log.is_some();
             let summary = convert(&ConvertOptions {
-                config,
-                bags,
+                config: Config::load(&flags.config)?,
+                bags: bags.clone(),
                 out: out.clone(),
                 chunk_secs,
-                task,
+                task: flags.task.clone(),
                 append,
                 progress: !quiet,
-                video,
-                memory: MemoryOptions {
-                    log: memory_log,
-                    sample_every: std::time::Duration::from_secs_f64(memory_sample),
-                    warn: warn_rss,
-                    critical: critical_rss,
-                    max_rss,
-                },
+                video: flags.video()?,
+                memory: flags.memory()?,
                 check_estimate: true,
             })?;
+            if let Some(path) = &flags.summary_json {
+                let json = sweep::summary_json(&summary, &bags);
+                std::fs::write(path, format!("{json:#}\n"))
+                    .map_err(|e| Error::Conversion(format!("{}: {e}", path.display())))?;
+            }
             for e in &summary.episodes {
                 let r = &e.report;
                 println!(
@@ -221,6 +285,32 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             println!("{} -> {}", summary.line(), out.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep {
+            chunk_secs,
+            flags,
+            bags,
+        } => {
+            // Checked here, so that a bad option fails once, not in every child.
+            Config::load(&flags.config)?;
+            flags.video()?;
+            flags.memory()?;
+            let exe = std::env::current_exe()
+                .map_err(|e| Error::Conversion(format!("cannot find this program: {e}")))?;
+            let report = sweep::sweep(&sweep::SweepOptions {
+                exe,
+                args: flags.to_args(),
+                bags,
+                chunk_secs,
+            })?;
+            print!("{}", report.table());
+            if report.identical() {
+                println!("outputs: identical for every chunk size");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("outputs: DIFFER: {}", report.differences.join("; "));
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Validate { dataset } => {
             let problems = bagstream::dataset::validate::validate(&dataset)?;

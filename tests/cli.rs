@@ -305,3 +305,40 @@ fn video_options_and_a_missing_ffmpeg_are_usage_errors() {
         "no temporary left"
     );
 }
+
+#[test]
+fn sweep_compares_chunk_sizes_and_finds_identical_outputs() {
+    let o = bagstream(&[
+        "sweep",
+        "--config",
+        p(&fixture("teleop.yaml")),
+        "--chunk-secs",
+        "0.05,0.5,4",
+        p(&fixture("teleop_lz4.bag")),
+    ]);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("chunk s") && lines[0].contains("peak RSS"),
+        "{out}"
+    );
+    assert!(
+        lines[0].contains("frames/s") && lines[0].contains("bag MB/s"),
+        "{out}"
+    );
+    for (line, c) in lines[1..4].iter().zip(["0.05", "0.5", "4"]) {
+        assert_eq!(line.split_whitespace().next(), Some(c), "{out}");
+        assert!(line.contains(" MB"), "{line}");
+    }
+    assert_eq!(lines[4], "outputs: identical for every chunk size", "{out}");
+    // A config error is found once, before any child runs.
+    let o = bagstream(&[
+        "sweep",
+        "--config",
+        "/nonexistent.yaml",
+        p(&fixture("teleop_lz4.bag")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("/nonexistent.yaml"));
+}
