@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod memory;
 pub mod msg;
 pub mod pipeline;
+pub mod plot;
 pub mod progress;
 pub mod rss;
 pub mod sweep;

@@ -41,7 +41,7 @@ enum Command {
     },
     /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
     #[command(
-        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
+        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log --memory-plot mem.svg run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
     )]
     Convert {
         /// The dataset directory to write.
@@ -65,12 +65,15 @@ enum Command {
     /// Convert the same bags once per chunk size, each in a fresh process, and compare peak
     /// memory and speed; the outputs must be identical.
     #[command(
-        after_help = "Examples:\n  bagstream sweep --config teleop.yaml run1.bag --chunk-secs 0.25,0.5,1,2,4\n  bagstream sweep --config cams.yaml run1.bag --chunk-secs 0.1,1 --vcodec h264"
+        after_help = "Examples:\n  bagstream sweep --config teleop.yaml run1.bag --chunk-secs 0.25,0.5,1,2,4\n  bagstream sweep --config cams.yaml run1.bag --chunk-secs 0.1,1 --vcodec h264 --plot sweep.svg"
     )]
     Sweep {
         /// Chunk sizes to try, in seconds, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,1,2,4")]
         chunk_secs: Vec<f64>,
+        /// Draw peak RSS and throughput against chunk size as an SVG picture.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
         #[command(flatten)]
         flags: ConvertFlags,
         /// The bags, one episode each.
@@ -118,6 +121,9 @@ struct ConvertFlags {
     /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
+    /// Draw the converter's RSS over the run, checkpoints marked, as an SVG picture.
+    #[arg(long, value_name = "FILE.svg")]
+    memory_plot: Option<PathBuf>,
 }
 
 impl ConvertFlags {
@@ -231,6 +237,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 memory: flags.memory()?,
                 check_estimate: true,
             })?;
+            if let Some(path) = &flags.memory_plot {
+                let mut levels = Vec::new();
+                for (name, v) in [
+                    ("--warn-rss", flags.warn_rss),
+                    ("--critical-rss", flags.critical_rss),
+                    ("--max-rss", flags.max_rss),
+                ] {
+                    if let Some(v) = v {
+                        levels.push((name, v));
+                    }
+                }
+                bagstream::plot::memory_svg(path, &summary.memory, &levels)?;
+            }
             if let Some(path) = &flags.summary_json {
                 let json = sweep::summary_json(&summary, &bags);
                 std::fs::write(path, format!("{json:#}\n"))
@@ -288,6 +307,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Sweep {
             chunk_secs,
+            plot,
             flags,
             bags,
         } => {
@@ -304,6 +324,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 chunk_secs,
             })?;
             print!("{}", report.table());
+            if let Some(path) = &plot {
+                bagstream::plot::sweep_svg(path, &report.runs)?;
+            }
             if report.identical() {
                 println!("outputs: identical for every chunk size");
                 Ok(ExitCode::SUCCESS)

@@ -19,6 +19,11 @@ use crate::{Error, Result};
 /// Checkpoints kept for the end-of-run report: those with the largest growth.
 pub const TOP_CHECKPOINTS: usize = 10;
 
+/// Points of the RSS curve kept for the plot; past this the curve is thinned (every other
+/// point dropped, half as many kept from then on), so it stays this size however long the
+/// run.
+pub const CURVE_POINTS: usize = 4096;
+
 /// What to record and what to enforce.
 #[derive(Debug, Clone)]
 pub struct MemoryOptions {
@@ -74,6 +79,35 @@ pub struct Checkpoint {
     pub growth: i64,
 }
 
+/// RSS over time, thinned to at most [`CURVE_POINTS`] points.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Curve {
+    /// (seconds since start, RSS bytes)
+    pub points: Vec<(f64, u64)>,
+    stride: usize,
+    skipped: usize,
+}
+
+impl Curve {
+    fn push(&mut self, at: f64, rss: u64) {
+        self.stride = self.stride.max(1);
+        self.skipped += 1;
+        if self.skipped < self.stride {
+            return;
+        }
+        self.skipped = 0;
+        self.points.push((at, rss));
+        if self.points.len() >= CURVE_POINTS {
+            let mut i = 0;
+            self.points.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+        }
+    }
+}
+
 /// The memory figures of a finished run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryReport {
@@ -85,6 +119,10 @@ pub struct MemoryReport {
     pub encoders_peak: u64,
     /// The checkpoints with the largest growth, largest first.
     pub top: Vec<Checkpoint>,
+    /// RSS over the run (checkpoints and samples).
+    pub curve: Curve,
+    /// The coarse checkpoints (run, bag and episode boundaries): marked on the plot.
+    pub marks: Vec<Checkpoint>,
 }
 
 struct State {
@@ -96,6 +134,8 @@ struct State {
     peak_anon: u64,
     encoders_peak: u64,
     told: Level,
+    curve: Curve,
+    marks: Vec<Checkpoint>,
 }
 
 pub struct MemoryMonitor {
@@ -136,6 +176,8 @@ impl MemoryMonitor {
                 peak_anon: base.anon,
                 encoders_peak: 0,
                 told: Level::Info,
+                curve: Curve::default(),
+                marks: Vec::new(),
             }),
             exceeded: AtomicBool::new(false),
             exceeded_at: Mutex::new(None),
@@ -153,9 +195,13 @@ impl MemoryMonitor {
         self.opts.log.is_some() || self.opts.max_rss.is_some()
     }
 
-    /// Records a stage boundary.
+    /// Records a stage boundary, marked on the memory plot.
     pub fn checkpoint(&self, label: &str) {
-        self.record(label, true);
+        if let Some(cp) = self.record(label, true) {
+            if let Ok(mut st) = self.state.lock() {
+                st.marks.push(cp);
+            }
+        }
     }
 
     /// [`MemoryMonitor::checkpoint`] for fine-grained stages: the label is only built when
@@ -182,10 +228,9 @@ impl MemoryMonitor {
         }
     }
 
-    fn record(&self, label: &str, checkpoint: bool) {
-        let Some(now) = rss::status() else {
-            return;
-        };
+    /// Takes one reading; returns it as a checkpoint.
+    fn record(&self, label: &str, checkpoint: bool) -> Option<Checkpoint> {
+        let now = rss::status()?;
         let enc: u64 = crate::video::running_encoders()
             .into_iter()
             .filter_map(rss::pid_rss)
@@ -197,8 +242,9 @@ impl MemoryMonitor {
         };
         let at = self.started.elapsed();
         let Ok(mut st) = self.state.lock() else {
-            return;
+            return None;
         };
+        st.curve.push(at.as_secs_f64(), now.rss);
         let growth = now.rss as i64 - st.prev_rss as i64;
         st.prev_rss = now.rss;
         st.peak_anon = st.peak_anon.max(now.anon);
@@ -209,17 +255,17 @@ impl MemoryMonitor {
         } else {
             format!("sample (after {})", st.last_label)
         };
+        let cp = Checkpoint {
+            label: label.to_string(),
+            at,
+            rss: now.rss,
+            anon: now.anon,
+            growth,
+        };
         if checkpoint {
-            let cp = Checkpoint {
-                label: label.to_string(),
-                at,
-                rss: now.rss,
-                anon: now.anon,
-                growth,
-            };
             let pos = st.top.partition_point(|c| c.growth >= growth);
             if pos < TOP_CHECKPOINTS {
-                st.top.insert(pos, cp);
+                st.top.insert(pos, cp.clone());
                 st.top.truncate(TOP_CHECKPOINTS);
             }
         }
@@ -270,6 +316,7 @@ impl MemoryMonitor {
                 self.exceeded.store(true, Ordering::Relaxed);
             }
         }
+        checkpoint.then_some(cp)
     }
 
     /// Starts the background sampler (only with a log or a budget); it stops when the
@@ -286,7 +333,9 @@ impl MemoryMonitor {
         let every = self.opts.sample_every.max(Duration::from_millis(10));
         let thread = std::thread::spawn(move || loop {
             match rx.recv_timeout(every) {
-                Err(RecvTimeoutError::Timeout) => me.record("", false),
+                Err(RecvTimeoutError::Timeout) => {
+                    me.record("", false);
+                }
                 _ => return,
             }
         });
@@ -302,7 +351,9 @@ impl MemoryMonitor {
             peak_rss: rss::peak_rss(),
             peak_anon: st.as_ref().map_or(0, |s| s.peak_anon),
             encoders_peak: st.as_ref().map_or(0, |s| s.encoders_peak),
-            top: st.map(|s| s.top.clone()).unwrap_or_default(),
+            top: st.as_ref().map(|s| s.top.clone()).unwrap_or_default(),
+            curve: st.as_ref().map(|s| s.curve.clone()).unwrap_or_default(),
+            marks: st.map(|s| s.marks.clone()).unwrap_or_default(),
         }
     }
 }
@@ -463,6 +514,17 @@ mod tests {
         assert_eq!(text.lines().count(), 15);
         assert!(text.lines().all(|l| parse_line(l).is_some()), "{text}");
         drop(hold);
+    }
+
+    #[test]
+    fn the_curve_stays_bounded() {
+        let mut c = Curve::default();
+        for i in 0..100_000u64 {
+            c.push(i as f64, i);
+        }
+        assert!(c.points.len() < CURVE_POINTS && c.points.len() > CURVE_POINTS / 4);
+        assert!(c.points.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(c.points[0], (0.0, 0));
     }
 
     #[test]

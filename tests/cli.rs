@@ -308,12 +308,16 @@ fn video_options_and_a_missing_ffmpeg_are_usage_errors() {
 
 #[test]
 fn sweep_compares_chunk_sizes_and_finds_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("sweep.svg");
     let o = bagstream(&[
         "sweep",
         "--config",
         p(&fixture("teleop.yaml")),
         "--chunk-secs",
         "0.05,0.5,4",
+        "--plot",
+        p(&plot),
         p(&fixture("teleop_lz4.bag")),
     ]);
     let out = text(&o.stdout);
@@ -332,6 +336,9 @@ fn sweep_compares_chunk_sizes_and_finds_identical_outputs() {
         assert!(line.contains(" MB"), "{line}");
     }
     assert_eq!(lines[4], "outputs: identical for every chunk size", "{out}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("peak memory against chunk size"));
+    assert!(svg.contains("throughput against chunk size"));
     // A config error is found once, before any child runs.
     let o = bagstream(&[
         "sweep",

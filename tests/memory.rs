@@ -205,3 +205,34 @@ fn a_budget_passed_mid_run_stops_cleanly() {
     );
     assert!(std::fs::read_to_string(&log).unwrap().lines().count() >= 2);
 }
+
+#[test]
+fn the_memory_plot_marks_the_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let plot = dir.path().join("mem.svg");
+    let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(["convert", "-q", "--max-rss", "2G", "--memory-plot"])
+        .arg(&plot)
+        .arg("--config")
+        .arg(fixture("teleop.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .arg(fixture("teleop_lz4.bag"))
+        .arg(fixture("teleop_bz2.bag"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("memory: converter peak RSS "), "{stdout}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("bagstream converter RSS (peak "));
+    for label in [
+        "start",
+        "episode 0 started",
+        "episode 1 finished",
+        "--max-rss",
+    ] {
+        assert!(svg.contains(label), "the plot does not show `{label}`");
+    }
+}
