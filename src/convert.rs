@@ -263,6 +263,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     )?);
     let progress = Progress::new(opts.progress, opts.bags.len());
     let _sampler = memory.start_sampler();
+    let pool = pipeline::FramePool::for_spec(&spec);
     let mut episodes = Vec::new();
     for (i, path) in opts.bags.iter().enumerate() {
         let plan = plan_episode(&opts.config, path, &mut |_| {})?;
@@ -277,7 +278,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         writer.begin_episode(&task, plan.grid.len())?;
         memory.checkpoint(&format!("episode {i} started"));
         let (report, cameras) =
-            pipeline::run_episode(plan, chunk, writer.as_mut(), &progress, &memory, i)?;
+            pipeline::run_episode(plan, chunk, writer.as_mut(), &progress, &memory, i, &pool)?;
         if report.frames == 0 {
             return Err(Error::Conversion(format!(
                 "{}: no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",

@@ -106,8 +106,42 @@ pub fn frame_pool_size(image_bytes: usize) -> usize {
     2 * frames_in_flight(image_bytes) + decode_workers(image_bytes) + 2
 }
 
+/// The frame buffers of a run: a fixed number, reused from frame to frame and from episode
+/// to episode.
+pub struct FramePool {
+    tx: Sender<Frame>,
+    rx: Receiver<Frame>,
+    size: usize,
+}
+
+impl FramePool {
+    /// A pool for the frames of `spec`.
+    pub fn for_spec(spec: &crate::dataset::DatasetSpec) -> FramePool {
+        let image_bytes = spec
+            .cameras()
+            .filter_map(|f| f.kind.camera_size())
+            .map(|(w, h)| w as usize * h as usize * 3)
+            .sum();
+        let size = frame_pool_size(image_bytes);
+        let (tx, rx) = bounded(size);
+        let pool = FramePool { tx, rx, size };
+        pool.fill();
+        pool
+    }
+
+    /// Puts back the frames a failed episode lost.
+    fn fill(&self) {
+        while self.rx.len() < self.size {
+            if self.tx.try_send(Frame::default()).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 /// Stream one planned bag into the writer's current episode (episode `episode` of the run);
 /// returns the sync report and each camera's read and decode counts.
+#[allow(clippy::too_many_arguments)]
 pub fn run_episode(
     plan: EpisodePlan,
     chunk: Time,
@@ -115,6 +149,7 @@ pub fn run_episode(
     progress: &Progress,
     memory: &MemoryMonitor,
     episode: usize,
+    pool: &FramePool,
 ) -> Result<(SyncReport, Vec<CameraCount>)> {
     let by_conn = plan.sources_by_connection();
     let feature_keys: Vec<String> = plan.spec.features.iter().map(|f| f.key.clone()).collect();
@@ -157,13 +192,8 @@ pub fn run_episode(
     // A fixed pool of frame buffers: the aligner takes one per frame and the writer gives it
     // back, so the frames anywhere between them (queued, decoding, waiting for their turn in
     // the writer's reorder buffer) never number more than the pool.
-    let pool_size = frame_pool_size(image_bytes);
-    let (recycle_tx, recycle_rx) = bounded::<Frame>(pool_size);
-    for _ in 0..pool_size {
-        recycle_tx
-            .send(Frame::default())
-            .expect("the pool has room for every frame");
-    }
+    pool.fill();
+    let (recycle_tx, recycle_rx) = (pool.tx.clone(), pool.rx.clone());
 
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| -> Result<Vec<u64>> {

@@ -78,7 +78,8 @@ fn run(config: &str, bag: &Path, mut probe: Probe) -> (bagstream::Result<u64>, V
         let plan = plan_episode(&config, &bag, &mut |_| {}).unwrap();
         let progress = Progress::new(false, 1);
         let memory = bagstream::memory::MemoryMonitor::quiet();
-        let r = run_episode(plan, 100_000_000, &mut probe, &progress, &memory, 0)
+        let pool = bagstream::pipeline::FramePool::for_spec(&plan.spec);
+        let r = run_episode(plan, 100_000_000, &mut probe, &progress, &memory, 0, &pool)
             .map(|(r, _)| r.frames);
         let _ = tx.send((r, probe.firsts));
     });
