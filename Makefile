@@ -4,7 +4,7 @@ BIN := $(or $(CARGO_TARGET_DIR),target)/release/bagstream
 SHARED ?= ../shared
 LEROBOT_CHECK ?= $(SHARED)/tools/lerobot-check
 
-.PHONY: run build test lint fixtures compat clean
+.PHONY: run build test lint fixtures compat bench clean
 
 build:
 	$(CARGO) build --release
@@ -43,6 +43,11 @@ compat: build
 	$(BIN) convert -q --config fixtures/shared-realsense.yaml --out out/compat/realsense $(SHARED)/bags/librealsense/single_depth_color_640x480.bag
 	$(BIN) convert -q --config fixtures/shared-ros-numpy.yaml --out out/compat/ros-numpy $(SHARED)/bags/ros_numpy/test.bag
 	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop out/compat/cameras-h264 out/compat/cameras-av1 out/compat/realsense out/compat/ros-numpy
+
+# Speed and memory figures for docs/benchmarks.md (long: generates GB-sized bags once in
+# out/bench; see bench/bench.py for the knobs). Not part of `make test`.
+bench:
+	python3 bench/bench.py
 
 clean:
 	rm -rf out

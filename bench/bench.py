@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""`make bench`: the four tables of docs/benchmarks.md, measured on this machine.
+
+1. peak RSS against bag length at a fixed chunk size (1x and 4x the length);
+2. peak RSS and throughput against chunk size (`bagstream sweep`);
+3. throughput against the floors: reading the bag (warm page cache) for a tabular config,
+   ffmpeg alone encoding as many frames for a video config;
+4. bagstream against a Python baseline written the way users do it today.
+
+Whole-process figures come from `/usr/bin/time -v` (its maximum RSS counts the ffmpeg
+children too); the converter's own peak comes from `convert --summary-json`. Bags are
+generated once into $BENCH_DIR (default out/bench) by examples/make_bench_bag.rs and reused.
+Environment knobs (seconds of recording): BENCH_SECONDS (1x bag, default 240, ~1 GB),
+BENCH_VIDEO_SECONDS (bag for the video rows, default 60), BENCH_BASELINE_SECONDS (default 30),
+BENCH_SKIP_BASELINE=1 to leave table 4 out. Results: $BENCH_DIR/results.md.
+"""
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = Path(os.environ.get("BENCH_DIR", ROOT / "out" / "bench")).resolve()
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")).resolve()
+BIN = TARGET / "release" / "bagstream"
+GEN = TARGET / "release" / "examples" / "make_bench_bag"
+S1 = int(os.environ.get("BENCH_SECONDS", "240"))
+SV = int(os.environ.get("BENCH_VIDEO_SECONDS", "60"))
+SB = int(os.environ.get("BENCH_BASELINE_SECONDS", "30"))
+VENV_PY = Path(os.environ.get("LEROBOT_VENV", Path.home() / ".cache/lerobot-0.6.1-venv")) / "bin/python"
+TABULAR = ROOT / "bench" / "tabular.yaml"
+VIDEO = ROOT / "bench" / "teleop-bench.yaml"
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    log(" ".join(str(c) for c in cmd))
+    return subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+def timed(cmd):
+    """Wall seconds and maximum RSS (bytes) of `cmd` by /usr/bin/time -v."""
+    report = OUT / "time.txt"
+    start = time.monotonic()
+    run(["/usr/bin/time", "-v", "-o", report, *cmd], stdout=subprocess.DEVNULL)
+    wall = time.monotonic() - start
+    text = report.read_text()
+    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    return wall, kb * 1024
+
+
+def bag(seconds):
+    path = OUT / f"teleop-{seconds}s.bag"
+    if not path.exists():
+        run([GEN, "--out", path, "--seconds", seconds])
+    return path
+
+
+def convert(config, bag_path, chunk=1.0, extra=()):
+    """(wall s, /usr/bin/time max RSS, summary json) of one conversion."""
+    out = OUT / "dataset"
+    summary = OUT / "summary.json"
+    shutil.rmtree(out, ignore_errors=True)
+    wall, rss = timed([BIN, "convert", "-q", "--config", config, "--out", out,
+                       "--chunk-secs", chunk, "--summary-json", summary, *extra, bag_path])
+    s = json.loads(summary.read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    return wall, rss, s
+
+
+def mb(b):
+    return f"{b / 1e6:.1f} MB"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return f"{os.cpu_count()} cores ({cpu}), {mem / 2**20:.0f} GiB RAM, {platform.platform()}, {ffmpeg}"
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    run(["cargo", "build", "--release", "--bin", "bagstream", "--example", "make_bench_bag"], cwd=ROOT)
+    md = [f"Machine: {machine()}\n", f"Commands: `make bench` (bench/bench.py), BENCH_SECONDS={S1}, "
+          f"BENCH_VIDEO_SECONDS={SV}, BENCH_BASELINE_SECONDS={SB}\n"]
+
+    # 1. Peak RSS against bag length.
+    rows = []
+    for name, config, base in [("tabular", TABULAR, S1), ("video (3 cameras)", VIDEO, SV)]:
+        peaks = []
+        for k in (1, 4):
+            b = bag(base * k)
+            wall, rss, s = convert(config, b)
+            peaks.append(s["peak_rss"])
+            rows.append([name, f"{base * k} s", mb(b.stat().st_size), s["frames"], f"{wall:.1f}",
+                         mb(s["peak_rss"]), mb(s["peak_anon"]), mb(rss)])
+        rows.append([name, "4x / 1x", "", "", "", f"{peaks[1] / peaks[0]:.3f}", "", ""])
+    md.append("\n### 1. Peak RSS against bag length (--chunk-secs 1)\n\n")
+    md.append(table(["config", "recording", "bag", "frames", "wall s", "converter peak RSS",
+                     "peak anon", "/usr/bin/time max RSS (with encoders)"], rows))
+
+    # 2. Chunk size sweep (tabular on the 1x bag, video on the video bag).
+    md.append("\n### 2. Peak RSS and throughput against chunk size (`bagstream sweep`)\n")
+    for name, config, b in [("tabular", TABULAR, bag(S1)), ("video (3 cameras)", VIDEO, bag(SV))]:
+        plot = OUT / f"sweep-{name.split()[0]}.svg"
+        out = run([BIN, "sweep", "--config", config, "--chunk-secs", "0.25,0.5,1,2,4", "--plot", plot, b],
+                  capture_output=True, text=True).stdout
+        md.append(f"\n{name}, {b.name} (`bagstream sweep --config {config.relative_to(ROOT)} "
+                  f"--chunk-secs 0.25,0.5,1,2,4 {b.name}`):\n\n```text\n{out}```\n")
+
+    # 3. Against the floors.
+    b = bag(S1)
+    subprocess.run(["cat", b], stdout=subprocess.DEVNULL)  # warm the page cache
+    start = time.monotonic()
+    subprocess.run(["cat", b], stdout=subprocess.DEVNULL)
+    floor = time.monotonic() - start
+    wall, _, s = convert(TABULAR, b)
+    size = b.stat().st_size
+    rows = [["tabular", b.name, f"`cat` {floor:.2f} s ({size / 1e6 / floor:.0f} MB/s)",
+             f"{wall:.2f} s ({size / 1e6 / wall:.0f} MB/s)", f"{floor / wall:.2f}", ">= 0.50"]]
+    vb = bag(SV)
+    wall, _, s = convert(VIDEO, vb)
+    frames = s["frames"]
+    cams = 3
+    start = time.monotonic()
+    procs = [subprocess.Popen(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                               f"testsrc2=size=640x480:rate=30", "-frames:v", str(frames),
+                               "-c:v", "libsvtav1", "-g", "2", "-crf", "30", "-preset", "12",
+                               "-pix_fmt", "yuv420p", "-y", str(OUT / f"floor-{i}.mp4")])
+             for i in range(cams)]
+    for p in procs:
+        p.wait()
+    enc = time.monotonic() - start
+    rows.append(["video (3 cameras)", vb.name, f"3 x ffmpeg alone, {frames} frames: {enc:.1f} s",
+                 f"{wall:.1f} s", f"{wall / enc:.2f}", "<= 1.15"])
+    md.append("\n### 3. Against the floors\n\n")
+    md.append(table(["config", "bag", "floor", "bagstream", "ratio", "target"], rows))
+
+    # 4. Against the Python baseline.
+    if os.environ.get("BENCH_SKIP_BASELINE") != "1":
+        b = bag(SB)
+        wall, rss, s = convert(VIDEO, b)
+        out = OUT / "baseline-dataset"
+        shutil.rmtree(out, ignore_errors=True)
+        bwall, brss = timed([VENV_PY, ROOT / "bench" / "baseline_lerobot.py", b, out, "--fps", "30"])
+        shutil.rmtree(out, ignore_errors=True)
+        md.append("\n### 4. Against a Python baseline (rosbags + numpy + LeRobotDataset.add_frame)\n\n")
+        md.append(table(["converter", "bag", "frames", "wall s", "max RSS (/usr/bin/time, with encoders)"], [
+            ["bagstream", b.name, s["frames"], f"{wall:.1f}", mb(rss)],
+            ["Python baseline", b.name, "", f"{bwall:.1f}", mb(brss)],
+            ["ratio baseline / bagstream", "", "", f"{bwall / wall:.1f}x", f"{brss / rss:.1f}x"],
+        ]))
+    (OUT / "results.md").write_text("".join(md))
+    print("".join(md))
+
+
+if __name__ == "__main__":
+    main()
