@@ -618,23 +618,7 @@ fn plan_source(
         field: src.field.clone(),
         len: values.len(),
         names,
-        rule: SourceRule {
-            label: format!(
-                "{} <- {} {}",
-                at.trim_start_matches("features."),
-                src.topic,
-                src.field
-            ),
-            matching: src.matching,
-            tolerance: src.tolerance,
-            on_missing: src.on_missing,
-            // A receive stamp is the receive time: no delay to allow for.
-            max_delay: if src.stamp == Stamp::Header {
-                max_delay
-            } else {
-                0
-            },
-        },
+        rule: source_rule(at, src, max_delay),
         extractors,
         stamps,
         first,
@@ -642,6 +626,27 @@ fn plan_source(
         lead,
         camera: None,
     })
+}
+
+/// The alignment rule of a source; its label names the feature, topic and field.
+fn source_rule(at: &str, src: &crate::config::Source, max_delay: Time) -> SourceRule {
+    let feature = at.trim_start_matches("features.");
+    SourceRule {
+        label: if src.field.is_empty() {
+            format!("{feature} <- {}", src.topic)
+        } else {
+            format!("{feature} <- {} {}", src.topic, src.field)
+        },
+        matching: src.matching,
+        tolerance: src.tolerance,
+        on_missing: src.on_missing,
+        // A receive stamp is the receive time: no delay to allow for.
+        max_delay: if src.stamp == Stamp::Header {
+            max_delay
+        } else {
+            0
+        },
+    }
 }
 
 /// A camera source: decoders instead of extractors, and the frame size from the first
@@ -736,17 +741,7 @@ fn plan_camera(
         stamps,
         len: 0,
         names: Vec::new(),
-        rule: SourceRule {
-            label: format!("{} <- {}", at.trim_start_matches("features."), src.topic),
-            matching: src.matching,
-            tolerance: src.tolerance,
-            on_missing: src.on_missing,
-            max_delay: if src.stamp == Stamp::Header {
-                max_delay
-            } else {
-                0
-            },
-        },
+        rule: source_rule(at, src, max_delay),
         first,
         last,
         lead: (first - first_msg.time).max(0),

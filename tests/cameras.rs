@@ -227,26 +227,10 @@ fn camera_config_errors_are_one_clear_line() {
     }
 }
 
-/// A 1 s bag with `/cam` at 10 Hz; `size(i)` and `encoding` give message i's picture.
-fn camera_bag(path: &Path, encoding: &str, size: impl Fn(u32) -> (u32, u32)) {
-    use bagstream::bag::write::{BagWriter, WriteOptions};
-    let image = bagstream::synth::IMAGE;
-    let mut w = BagWriter::create(path, WriteOptions::default()).unwrap();
-    let c = w.add_connection(
-        "/cam",
-        image.datatype,
-        image.md5sum,
-        image.definition,
-        None,
-        false,
-    );
-    for i in 0..10u32 {
-        let (wd, ht) = size(i);
-        let t = 1_000_000_000_000 + i64::from(i) * 100_000_000;
-        w.write(c, t, &flat_image(wd, ht, encoding, (20 * i) as u8, 0))
-            .unwrap();
-    }
-    w.finish().unwrap();
+/// A 1 s bag with `/cam` at 10 Hz; `size(i)` and `encoding` give message i's picture, of
+/// value 20 i.
+fn cam_bag(path: &Path, encoding: &str, size: impl Fn(u32) -> (u32, u32)) {
+    camera_bag(path, 10, 10, encoding, |_| false, size, |i| (20 * i) as u8);
 }
 
 const CAM_CONFIG: &str = "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam, type: image}\n";
@@ -255,7 +239,7 @@ const CAM_CONFIG: &str = "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam, type
 fn a_picture_of_another_size_needs_resize() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("sizes.bag");
-    camera_bag(&bag, "rgb8", |i| if i < 5 { (64, 48) } else { (32, 24) });
+    cam_bag(&bag, "rgb8", |i| if i < 5 { (64, 48) } else { (32, 24) });
     let out = dir.path().join("ds");
     let e = convert_with(CAM_CONFIG, &[&bag], &out, 0.25).expect_err("sizes differ");
     let msg = e.to_string();
@@ -281,7 +265,7 @@ fn a_picture_of_another_size_needs_resize() {
 fn an_unsupported_encoding_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("yuv.bag");
-    camera_bag(&bag, "yuv422", |_| (8, 8));
+    cam_bag(&bag, "yuv422", |_| (8, 8));
     let out = dir.path().join("ds");
     let e = convert_with(CAM_CONFIG, &[&bag], &out, 1.0).expect_err("yuv422");
     let msg = e.to_string();
@@ -297,7 +281,7 @@ fn an_unsupported_encoding_is_a_config_error() {
 fn mono_pictures_become_grey_rgb() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("mono.bag");
-    camera_bag(&bag, "mono8", |_| (8, 6));
+    cam_bag(&bag, "mono8", |_| (8, 6));
     let out = dir.path().join("ds");
     convert_with(CAM_CONFIG, &[&bag], &out, 1.0).unwrap();
     let frames = image_column(&read_parquet(&data_file(&out)), "cam");

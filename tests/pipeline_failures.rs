@@ -13,7 +13,7 @@ use bagstream::convert::plan_episode;
 use bagstream::dataset::{DatasetError, DatasetWriter, EpisodeSummary, Frame, WriterSummary};
 use bagstream::pipeline::run_episode;
 use bagstream::progress::Progress;
-use common::flat_image;
+use common::camera_bag;
 
 /// A writer that records each frame's first pixel byte, optionally slowly, and fails at a
 /// given frame.
@@ -48,24 +48,7 @@ impl DatasetWriter for Probe {
 /// `n` pictures on `/cam` at 30 Hz, message i of value i % 256; `skip(i)` leaves it out and
 /// `size(i)` gives its size.
 fn bag(path: &Path, n: u32, skip: impl Fn(u32) -> bool, size: impl Fn(u32) -> (u32, u32)) {
-    use bagstream::bag::write::{BagWriter, WriteOptions};
-    let image = bagstream::synth::IMAGE;
-    let mut w = BagWriter::create(path, WriteOptions::default()).unwrap();
-    let c = w.add_connection(
-        "/cam",
-        image.datatype,
-        image.md5sum,
-        image.definition,
-        None,
-        false,
-    );
-    for i in (0..n).filter(|i| !skip(*i)) {
-        let t = 1_000_000_000_000 + i64::from(i) * 1_000_000_000 / 30;
-        let (wd, ht) = size(i);
-        w.write(c, t, &flat_image(wd, ht, "rgb8", (i % 256) as u8, t))
-            .unwrap();
-    }
-    w.finish().unwrap();
+    camera_bag(path, n, 30, "rgb8", skip, size, |i| (i % 256) as u8);
 }
 
 /// Runs one episode with 0.1 s windows on another thread; a minute without an answer is a

@@ -325,3 +325,35 @@ pub fn flat_image(
     s.0.extend(std::iter::repeat_n(value, (step * height) as usize));
     s.0
 }
+
+/// A bag with `n` sensor_msgs/Image messages on `/cam` at `hz` from t = 1000 s, message i a
+/// flat picture of value `value(i)` and size `size(i)` (header stamp = receive time);
+/// `skip(i)` leaves message i out.
+pub fn camera_bag(
+    path: &Path,
+    n: u32,
+    hz: u32,
+    encoding: &str,
+    skip: impl Fn(u32) -> bool,
+    size: impl Fn(u32) -> (u32, u32),
+    value: impl Fn(u32) -> u8,
+) {
+    use bagstream::bag::write::{BagWriter, WriteOptions};
+    let image = bagstream::synth::IMAGE;
+    let mut w = BagWriter::create(path, WriteOptions::default()).unwrap();
+    let c = w.add_connection(
+        "/cam",
+        image.datatype,
+        image.md5sum,
+        image.definition,
+        None,
+        false,
+    );
+    for i in (0..n).filter(|i| !skip(*i)) {
+        let t = 1_000_000_000_000 + i64::from(i) * 1_000_000_000 / i64::from(hz);
+        let (wd, ht) = size(i);
+        w.write(c, t, &flat_image(wd, ht, encoding, value(i), t))
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
