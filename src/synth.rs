@@ -393,21 +393,67 @@ pub fn image_jpeg(
     height: u32,
     frame: u32,
 ) -> Vec<u8> {
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
-        .encode(
-            &camera_rgb(frame, width, height),
-            width,
-            height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .expect("JPEG encoding into memory");
+    compressed_image_jpeg(
+        seq,
+        stamp,
+        frame_id,
+        &camera_rgb(frame, width, height),
+        width,
+        height,
+        JPEG_QUALITY,
+    )
+}
+
+/// sensor_msgs/CompressedImage holding `rgb` (tightly packed rgb8, `width` x `height`) as a
+/// JPEG of `quality` (1-100, [`encode_jpeg`]), with the format string ROS image_transport writes
+/// for an rgb8 camera: `rgb8; jpeg compressed bgr8`. Panics when the size is not one JPEG allows
+/// (1 to 65535 pixels each way) or `rgb` is not that size.
+pub fn compressed_image_jpeg(
+    seq: u32,
+    stamp: Time,
+    frame_id: &str,
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Vec<u8> {
+    compressed_image(seq, stamp, frame_id, JPEG_FORMAT, |out| {
+        encode_jpeg(rgb, width, height, quality, out)
+    })
+}
+
+/// The `format` of the JPEG CompressedImage messages of this module (an rgb8 camera's, as ROS
+/// image_transport writes it).
+pub const JPEG_FORMAT: &str = "rgb8; jpeg compressed bgr8";
+
+/// A sensor_msgs/CompressedImage with header (`seq`, `stamp`, `frame_id`), `format`, and the
+/// data `write_data` appends to the buffer it is given (the message so far), without copying.
+pub fn compressed_image(
+    seq: u32,
+    stamp: Time,
+    frame_id: &str,
+    format: &str,
+    write_data: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     let mut s = Ser::default();
-    s.header(seq, stamp, frame_id)
-        .string("rgb8; jpeg compressed bgr8")
-        .u32(jpeg.len() as u32);
-    s.0.extend_from_slice(&jpeg);
+    s.header(seq, stamp, frame_id).string(format).u32(0);
+    let at = s.0.len();
+    write_data(&mut s.0);
+    let len = (s.0.len() - at) as u32;
+    s.0[at - 4..at].copy_from_slice(&len.to_le_bytes());
     s.0
+}
+
+/// A JPEG encoder as [`write_bench_bag`] takes it: appends `rgb` (tightly packed rgb8, width,
+/// height) encoded at `quality` (1-100) to `out`.
+pub type JpegEncoder = dyn Fn(&[u8], u32, u32, u8, &mut Vec<u8>) + Sync;
+
+/// The `image` crate's baseline JPEG encoder, as a [`JpegEncoder`]. Panics when the size is not
+/// one JPEG allows or `rgb` is not that size.
+pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8, out: &mut Vec<u8>) {
+    image::codecs::jpeg::JpegEncoder::new_with_quality(out, quality)
+        .encode(rgb, width, height, image::ExtendedColorType::Rgb8)
+        .expect("JPEG encoding into memory");
 }
 
 /// Delay between a sensor's header stamp and the time the recorder received the message.
@@ -543,6 +589,35 @@ pub fn fixture_spec(compression: Compression, write_index: bool) -> TeleopSpec {
     }
 }
 
+/// Message `seq` of [`TELEOP_TOPICS`]`[topic]` (0 to 3), received at `time`, for the joints
+/// `names`: its values are the value functions at `t = secs_since(start, time)`, header stamps
+/// `time - LATENCY`. Panics for another topic.
+pub fn teleop_message(
+    topic: usize,
+    seq: u32,
+    time: Time,
+    start: Time,
+    names: &[String],
+) -> Vec<u8> {
+    let t = secs_since(start, time);
+    let stamp = time - LATENCY;
+    let n = names.len();
+    match topic {
+        0 => joint_state(
+            seq,
+            stamp,
+            names,
+            &(0..n).map(|j| joint_position(j, t)).collect::<Vec<_>>(),
+            &(0..n).map(|j| joint_velocity(j, t)).collect::<Vec<_>>(),
+            &(0..n).map(|j| joint_effort(j, t)).collect::<Vec<_>>(),
+        ),
+        1 => float64_multi_array(&(0..n).map(|j| arm_command(j, t)).collect::<Vec<_>>()),
+        2 => float64(gripper_command(t)),
+        3 => pose_stamped(seq, stamp, "base_link", ee_position(t), ee_orientation(t)),
+        _ => panic!("teleop topic {topic} out of range"),
+    }
+}
+
 /// Write the episode; returns the number of messages written. Messages go out in time order
 /// (ties in topic order), so the file is the same byte for byte on every run.
 pub fn write_teleop_bag(path: &Path, spec: &TeleopSpec) -> Result<u64, BagError> {
@@ -602,36 +677,445 @@ pub fn write_teleop_bag(path: &Path, spec: &TeleopSpec) -> Result<u64, BagError>
     }
     events.sort_unstable();
     let names: Vec<String> = (0..spec.joints).map(joint_name).collect();
-    let n = spec.joints;
     let (width, height) = spec.camera_size;
     let mut written = 0;
     for &(time, topic, seq) in &events {
-        let t = secs_since(spec.start, time);
-        let stamp = time - LATENCY;
         let data = match topic {
-            0 => joint_state(
-                seq,
-                stamp,
-                &names,
-                &(0..n).map(|j| joint_position(j, t)).collect::<Vec<_>>(),
-                &(0..n).map(|j| joint_velocity(j, t)).collect::<Vec<_>>(),
-                &(0..n).map(|j| joint_effort(j, t)).collect::<Vec<_>>(),
-            ),
-            1 => float64_multi_array(&(0..n).map(|j| arm_command(j, t)).collect::<Vec<_>>()),
-            2 => float64(gripper_command(t)),
-            3 => pose_stamped(seq, stamp, "base_link", ee_position(t), ee_orientation(t)),
-            _ => image_rgb8(seq, stamp, "camera", width, height, seq),
+            0..=3 => teleop_message(topic, seq, time, spec.start, &names),
+            _ => image_rgb8(seq, time - LATENCY, "camera", width, height, seq),
         };
         w.write(conns[topic], time, &data)?;
         written += 1;
         if let (true, Some(conn)) = (topic == TELEOP_TOPICS.len(), compressed_conn) {
-            let jpeg = image_jpeg(seq, stamp, "camera", width, height, seq);
+            let jpeg = image_jpeg(seq, time - LATENCY, "camera", width, height, seq);
             w.write(conn, time, &jpeg)?;
             written += 1;
         }
     }
     w.finish()?;
     Ok(written)
+}
+
+// Benchmark bags: a teleop episode with several textured JPEG cameras, as real recordings have.
+
+/// Side of a [`CameraTexture`] tile in pixels (a power of two: coordinates wrap with a mask).
+const TEXTURE_SIDE: usize = 1024;
+
+/// A 32-bit integer hash (lowbias32): the noise of [`CameraTexture`] is a function of it only.
+fn hash32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^= x >> 16;
+    x
+}
+
+/// Adds `amp` times tileable value noise (-1 to 1, `cells` x `cells` lattice points over the
+/// tile, smoothstep interpolation) to `field`, a `TEXTURE_SIDE` square.
+fn add_value_noise(field: &mut [f32], seed: u32, cells: usize, amp: f32) {
+    let n = TEXTURE_SIDE;
+    let cell = n / cells;
+    let lattice: Vec<f32> = (0..cells * cells)
+        .map(|i| hash32(seed ^ hash32(i as u32)) as f32 / u32::MAX as f32 * 2.0 - 1.0)
+        .collect();
+    let weights: Vec<f32> = (0..cell)
+        .map(|i| {
+            let f = i as f32 / cell as f32;
+            f * f * (3.0 - 2.0 * f)
+        })
+        .collect();
+    for y in 0..n {
+        let (cy, wy) = (y / cell, weights[y % cell]);
+        let (r0, r1) = (cy * cells, (cy + 1) % cells * cells);
+        let row = &mut field[y * n..(y + 1) * n];
+        for (x, v) in row.iter_mut().enumerate() {
+            let (cx, wx) = (x / cell, weights[x % cell]);
+            let cx1 = (cx + 1) % cells;
+            let top = lattice[r0 + cx] + wx * (lattice[r0 + cx1] - lattice[r0 + cx]);
+            let bottom = lattice[r1 + cx] + wx * (lattice[r1 + cx1] - lattice[r1 + cx]);
+            *v += amp * (top + wy * (bottom - top));
+        }
+    }
+}
+
+/// A deterministic textured camera for benchmark bags: real cameras give JPEGs of 30 to 80 KB
+/// at 640x480, which flat or smooth synthetic pictures ([`camera_pixel`]) do not come near.
+///
+/// The texture is a tileable 1024 x 1024 picture: fractal value noise in luma (lattices of 4
+/// to 512 cells, amplitudes falling slowly with frequency, as natural pictures do), hard-edged
+/// "objects" (thresholded low-frequency noise) and low-frequency colour. Frame `k` is the
+/// texture panned by `k` times a per-camera velocity, with a second, faster layer of the same
+/// texture blended in at a quarter of its contrast, plus +-3 levels of per-frame sensor noise.
+/// Integer and f32 arithmetic only; building the texture takes about 0.15 s, composing a 640x480
+/// frame 0.2 ms (release build), far less than encoding it.
+#[derive(Debug, Clone)]
+pub struct CameraTexture {
+    seed: u32,
+    /// rgb8, `TEXTURE_SIDE` square.
+    rgb: Vec<u8>,
+    /// Pixels per frame of the panned layer and of the overlay layer.
+    pan: (i64, i64),
+    overlay: (i64, i64),
+    /// Sensor noise, -3 to 3 levels (triangular), for `2 * TEXTURE_SIDE` pixels.
+    noise: Vec<i8>,
+}
+
+impl CameraTexture {
+    /// The texture of camera `seed` (each camera of a bag takes its index): about 0.2 s of work.
+    pub fn new(seed: u32) -> Self {
+        let n = TEXTURE_SIDE;
+        let s = hash32(seed.wrapping_mul(0x9e37_79b9) ^ 0x5bd1_e995);
+        let mut luma = vec![0f32; n * n];
+        for (k, cells) in [4usize, 8, 16, 32, 64, 128, 256, 512]
+            .into_iter()
+            .enumerate()
+        {
+            // Amplitude ~ wavelength^0.6: more fine detail than 1/f noise, as edges give.
+            let amp = ((n / cells) as f32).powf(0.6);
+            add_value_noise(&mut luma, s ^ hash32(k as u32 + 1), cells, amp);
+        }
+        let mut objects = vec![0f32; n * n];
+        add_value_noise(&mut objects, s ^ 0x000b_1ec7, 8, 1.0);
+        add_value_noise(&mut objects, s ^ 0x000b_1ec8, 32, 0.3);
+        let mut cr = vec![0f32; n * n];
+        let mut cb = vec![0f32; n * n];
+        add_value_noise(&mut cr, s ^ 0xc010, 4, 1.0);
+        add_value_noise(&mut cr, s ^ 0xc011, 16, 0.4);
+        add_value_noise(&mut cb, s ^ 0xc020, 4, 1.0);
+        add_value_noise(&mut cb, s ^ 0xc021, 16, 0.4);
+        // Luma: scale the fractal sum to a standard deviation of about 40 levels.
+        let mean = luma.iter().sum::<f32>() / luma.len() as f32;
+        let var = luma.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / luma.len() as f32;
+        let scale = 40.0 / var.sqrt().max(1e-6);
+        let mut rgb = Vec::with_capacity(n * n * 3);
+        for i in 0..n * n {
+            let o = objects[i];
+            let edge = if o > 0.25 {
+                45.0
+            } else if o < -0.3 {
+                -40.0
+            } else {
+                0.0
+            };
+            let y = 120.0 + (luma[i] - mean) * scale + edge;
+            let (r, b) = (cr[i] * 30.0, cb[i] * 30.0);
+            for v in [y + 1.40 * r, y - 0.34 * b - 0.71 * r, y + 1.77 * b] {
+                rgb.push(v.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+        let v = |h: u32, span: u32| i64::from(h % span) - i64::from(span / 2);
+        let h = hash32(s ^ 0x7e10);
+        let mut pan = (v(h, 7), v(h >> 8, 5));
+        if pan == (0, 0) {
+            pan = (2, 1);
+        }
+        let overlay = (pan.0 - 5 - v(h >> 16, 3), 4 + v(h >> 24, 3) - pan.1);
+        let noise = (0..6 * n as u32)
+            .map(|i| {
+                let h = hash32(s ^ 0x005e_0000 ^ hash32(i));
+                ((h & 3) + ((h >> 2) & 3)) as i8 - 3
+            })
+            .collect();
+        CameraTexture {
+            seed: s,
+            rgb,
+            pan,
+            overlay,
+            noise,
+        }
+    }
+
+    /// Frame `frame` as tightly packed rgb8, `width` x `height`, row-major, into `out`
+    /// (cleared first). Pictures wider or higher than 1024 px repeat the tile.
+    pub fn picture(&self, frame: u32, width: u32, height: u32, out: &mut Vec<u8>) {
+        let (w, h) = (width as usize, height as usize);
+        let (n, mask) = (TEXTURE_SIDE, TEXTURE_SIDE - 1);
+        let f = i64::from(frame);
+        // Offsets as wrapping usizes: `(x + off) & mask` is then the euclidean remainder.
+        let off = |v: i64| (v * f) as u64 as usize;
+        let (ax, ay) = (off(self.pan.0), off(self.pan.1));
+        let (bx, by) = (off(self.overlay.0), off(self.overlay.1).wrapping_add(n / 2));
+        let frame_hash = hash32(self.seed ^ hash32(frame));
+        out.clear();
+        out.resize(w * h * 3, 0);
+        for (y, row) in out.chunks_exact_mut(w * 3).enumerate() {
+            let ra = (y.wrapping_add(ay) & mask) * n * 3;
+            let rb = (y.wrapping_add(by) & mask) * n * 3;
+            // Sensor noise: a run of the noise table starting at a random place per row.
+            let mut rn = 3 * (hash32(frame_hash ^ y as u32) as usize & mask);
+            let mut x = 0;
+            // Runs of pixels along which neither layer nor the noise wraps.
+            while x < w {
+                let xa = x.wrapping_add(ax) & mask;
+                let xb = x.wrapping_add(bx) & mask;
+                let run = (n - xa).min(n - xb).min(w - x).min(2 * n - rn / 3);
+                let dst = &mut row[3 * x..3 * (x + run)];
+                let a = &self.rgb[ra + 3 * xa..ra + 3 * (xa + run)];
+                let b = &self.rgb[rb + 3 * xb..rb + 3 * (xb + run)];
+                let noise = &self.noise[rn..rn + 3 * run];
+                for (((o, &a), &b), &e) in dst.iter_mut().zip(a).zip(b).zip(noise) {
+                    let v = i16::from(a) + ((i16::from(b) - 128) >> 2) + i16::from(e);
+                    *o = v.clamp(0, 255) as u8;
+                }
+                x += run;
+                rn = 0;
+            }
+        }
+    }
+}
+
+/// Camera names of a benchmark bag: an ALOHA-like rig's three, then `/cam_4`, `/cam_5`, ...
+pub const BENCH_CAMERAS: [&str; 3] = ["/cam_high", "/cam_left_wrist", "/cam_right_wrist"];
+
+/// Name of camera `i` of a benchmark bag (see [`BENCH_CAMERAS`]).
+pub fn bench_camera_name(i: usize) -> String {
+    BENCH_CAMERAS
+        .get(i)
+        .map_or_else(|| format!("/cam_{}", i + 1), |s| s.to_string())
+}
+
+/// Topic of camera `i` of a benchmark bag: `<name>/image_raw/compressed`.
+pub fn bench_camera_topic(i: usize) -> String {
+    format!("{}/image_raw/compressed", bench_camera_name(i))
+}
+
+/// A benchmark teleop episode: [`TELEOP_TOPICS`] (values as in the fixtures, through
+/// [`teleop_message`]) and `cameras` JPEG cameras ([`bench_camera_topic`], pictures of
+/// [`CameraTexture::new`]`(i)`, frame `k` = message seq `k`). Camera `i` runs `i * 5` ms behind
+/// camera 0, as unsynchronised cameras do; header stamps are receive time minus [`LATENCY`].
+#[derive(Debug, Clone)]
+pub struct BenchSpec {
+    pub seconds: f64,
+    pub joints: usize,
+    pub joint_hz: f64,
+    pub cmd_hz: f64,
+    pub gripper_hz: f64,
+    pub pose_hz: f64,
+    pub cameras: usize,
+    pub camera_hz: f64,
+    pub camera_size: (u32, u32),
+    pub jpeg_quality: u8,
+    pub start: Time,
+    pub compression: Compression,
+    /// Uncompressed bytes per chunk.
+    pub chunk_size: usize,
+    /// JPEG encoding threads; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Default for BenchSpec {
+    /// 60 s, 7 joints at 200 Hz, arm command 50 Hz, gripper 10 Hz, pose 30 Hz, three 640x480
+    /// cameras at 30 Hz, JPEG quality 80 (ROS compressed_image_transport's default), lz4 chunks
+    /// of 1 MiB.
+    fn default() -> Self {
+        BenchSpec {
+            seconds: 60.0,
+            joints: 7,
+            joint_hz: 200.0,
+            cmd_hz: 50.0,
+            gripper_hz: 10.0,
+            pose_hz: 30.0,
+            cameras: 3,
+            camera_hz: 30.0,
+            camera_size: (640, 480),
+            jpeg_quality: 80,
+            start: 1_700_000_000 * NANOS,
+            compression: Compression::Lz4,
+            chunk_size: 1024 * 1024,
+            threads: 0,
+        }
+    }
+}
+
+/// How far [`write_bench_bag`] has got.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BenchProgress {
+    /// Episode seconds written (receive time of the last message since the start).
+    pub seconds: f64,
+    pub messages: u64,
+    /// Camera messages written and their bytes (serialized messages, JPEG included).
+    pub camera_messages: u64,
+    pub camera_bytes: u64,
+    /// Bytes written to the file (closed chunks; the whole file once finished).
+    pub file_bytes: u64,
+}
+
+/// Write the benchmark episode `spec` to `path`, calling `progress` after every message.
+/// Messages go out in time order (ties in topic order, cameras last); camera frames are
+/// composed and JPEG-encoded by `encode` (e.g. [`encode_jpeg`]) on `spec.threads` worker
+/// threads a few frames ahead of the writer, so the file is the same on every run whatever the
+/// thread count.
+pub fn write_bench_bag(
+    path: &Path,
+    spec: &BenchSpec,
+    encode: &JpegEncoder,
+    progress: &mut dyn FnMut(&BenchProgress),
+) -> Result<BenchProgress, BagError> {
+    let (width, height) = spec.camera_size;
+    let fail = |detail: String| BagError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail,
+    };
+    let jpeg_size = |v: u32| (1..=65535).contains(&v);
+    if spec.cameras > 0 && !(jpeg_size(width) && jpeg_size(height)) {
+        return Err(fail(format!(
+            "camera size {width}x{height} is not a JPEG size"
+        )));
+    }
+    let mut w = BagWriter::create(
+        path,
+        WriteOptions {
+            compression: spec.compression,
+            chunk_size: spec.chunk_size,
+            write_index: true,
+        },
+    )?;
+    let types = [JOINT_STATE, FLOAT64_MULTI_ARRAY, FLOAT64, POSE_STAMPED];
+    let mut conns: Vec<u32> = TELEOP_TOPICS
+        .iter()
+        .zip(types)
+        .map(|(topic, ty)| {
+            let callerid = Some("/teleop");
+            w.add_connection(
+                topic,
+                ty.datatype,
+                ty.md5sum,
+                ty.definition,
+                callerid,
+                false,
+            )
+        })
+        .collect();
+    let mut events: Vec<(Time, usize, u32)> = Vec::new();
+    let rates = [spec.joint_hz, spec.cmd_hz, spec.gripper_hz, spec.pose_hz];
+    for (topic, &hz) in rates.iter().enumerate() {
+        let times = tick_times(spec.start, spec.seconds, hz);
+        events.extend(
+            times
+                .into_iter()
+                .enumerate()
+                .map(|(k, t)| (t, topic, k as u32)),
+        );
+    }
+    let mut frame_ids = Vec::new();
+    for i in 0..spec.cameras {
+        let name = bench_camera_name(i);
+        let callerid = format!("{name}/driver");
+        let ty = COMPRESSED_IMAGE;
+        conns.push(w.add_connection(
+            &bench_camera_topic(i),
+            ty.datatype,
+            ty.md5sum,
+            ty.definition,
+            Some(&callerid),
+            false,
+        ));
+        frame_ids.push(format!("{}_optical_frame", name.trim_start_matches('/')));
+        let phase = i as Time * 5_000_000;
+        let times = tick_times(spec.start + phase, spec.seconds, spec.camera_hz);
+        let n = TELEOP_TOPICS.len() + i;
+        events.extend(times.into_iter().enumerate().map(|(k, t)| (t, n, k as u32)));
+    }
+    events.sort_unstable();
+    // Camera jobs in write order: (camera, seq, receive time).
+    let jobs: Vec<(usize, u32, Time)> = events
+        .iter()
+        .filter(|e| e.1 >= TELEOP_TOPICS.len())
+        .map(|&(t, topic, seq)| (topic - TELEOP_TOPICS.len(), seq, t))
+        .collect();
+    let threads = match spec.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let textures: Vec<CameraTexture> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..spec.cameras)
+            .map(|i| s.spawn(move || CameraTexture::new(i as u32)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("texture thread"))
+            .collect()
+    });
+    let names: Vec<String> = (0..spec.joints).map(joint_name).collect();
+    // Frames encoded ahead of the writer at most: bounds memory whatever the bag's length.
+    let lookahead = 4 * threads;
+    let mut done = BenchProgress::default();
+    std::thread::scope(|s| -> Result<(), BagError> {
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<usize>();
+        let (res_tx, res_rx) = crossbeam_channel::unbounded::<(usize, Vec<u8>)>();
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
+                let (jobs, textures, frame_ids) = (&jobs, &textures, &frame_ids);
+                s.spawn(move || {
+                    let mut rgb = Vec::new();
+                    for j in job_rx {
+                        let (cam, seq, time) = jobs[j];
+                        textures[cam].picture(seq, width, height, &mut rgb);
+                        let stamp = time - LATENCY;
+                        let msg =
+                            compressed_image(seq, stamp, &frame_ids[cam], JPEG_FORMAT, |out| {
+                                encode(&rgb, width, height, spec.jpeg_quality, out)
+                            });
+                        if res_tx.send((j, msg)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(res_tx);
+        let mut fed = jobs.len().min(lookahead);
+        for j in 0..fed {
+            let _ = job_tx.send(j);
+        }
+        let mut next_job = 0;
+        let mut ready: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        for &(time, topic, seq) in &events {
+            let data = if topic < TELEOP_TOPICS.len() {
+                teleop_message(topic, seq, time, spec.start, &names)
+            } else {
+                let msg = loop {
+                    if let Some(m) = ready.remove(&next_job) {
+                        break m;
+                    }
+                    match res_rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                        Ok((j, m)) => {
+                            ready.insert(j, m);
+                        }
+                        Err(_) if workers.iter().any(|h| h.is_finished()) => {
+                            return Err(fail("a JPEG worker thread stopped".into()));
+                        }
+                        Err(_) => {}
+                    }
+                };
+                next_job += 1;
+                if fed < jobs.len() {
+                    let _ = job_tx.send(fed);
+                    fed += 1;
+                }
+                done.camera_messages += 1;
+                done.camera_bytes += msg.len() as u64;
+                msg
+            };
+            w.write(conns[topic], time, &data)?;
+            done.messages += 1;
+            done.seconds = secs_since(spec.start, time);
+            done.file_bytes = w.position();
+            progress(&done);
+        }
+        Ok(())
+    })?;
+    w.finish()?;
+    done.file_bytes = std::fs::metadata(path)
+        .map_err(|source| BagError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -947,6 +1431,125 @@ mod tests {
             diff < r.data.len() as u64,
             "mean difference {diff} / {}",
             r.data.len()
+        );
+    }
+
+    #[test]
+    fn camera_texture_is_textured_correlated_and_moving() {
+        let (w, h) = (320u32, 240u32);
+        let tex = CameraTexture::new(0);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        tex.picture(10, w, h, &mut a);
+        tex.picture(11, w, h, &mut b);
+        assert_eq!(a.len(), (w * h * 3) as usize);
+        let mut again = Vec::new();
+        tex.picture(10, w, h, &mut again);
+        assert_eq!(a, again, "deterministic");
+        let mean_abs = |x: &[u8], y: &[u8]| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| f64::from(p.abs_diff(*q)))
+                .sum::<f64>()
+                / x.len() as f64
+        };
+        // Spatially correlated: neighbours are much closer than random pixels...
+        let row = (w * 3) as usize;
+        let horizontal = mean_abs(&a[3..], &a[..a.len() - 3]);
+        let far = mean_abs(&a[row * 120..], &a[..a.len() - row * 120]);
+        assert!(
+            horizontal < 10.0 && far > 2.0 * horizontal,
+            "{horizontal} {far}"
+        );
+        // ... but not smooth: sensor noise and fine texture.
+        assert!(horizontal > 2.0, "{horizontal}");
+        let (lo, hi) = (a.iter().min().unwrap(), a.iter().max().unwrap());
+        assert!(hi - lo > 150, "contrast {lo}..{hi}");
+        // Moving: consecutive frames differ.
+        assert!(mean_abs(&a, &b) > 5.0, "{}", mean_abs(&a, &b));
+        // Cameras differ.
+        let mut c = Vec::new();
+        CameraTexture::new(1).picture(10, w, h, &mut c);
+        assert!(mean_abs(&a, &c) > 20.0);
+        // Real-camera JPEG sizes: about 30 to 80 KB at 640x480, a quarter of that here.
+        let mut jpeg = Vec::new();
+        encode_jpeg(&a, w, h, 80, &mut jpeg);
+        assert!(
+            (6_000..25_000).contains(&jpeg.len()),
+            "{} bytes",
+            jpeg.len()
+        );
+        // Any size: the tile repeats past 1024 px.
+        tex.picture(3, 1500, 2, &mut c);
+        assert_eq!(c.len(), 1500 * 2 * 3);
+    }
+
+    #[test]
+    fn bench_bag_holds_every_topic_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bench.bag");
+        let spec = BenchSpec {
+            seconds: 0.5,
+            cameras: 4,
+            camera_size: (96, 64),
+            chunk_size: 64 * 1024,
+            threads: 3,
+            ..BenchSpec::default()
+        };
+        let mut calls = 0;
+        let done = write_bench_bag(&p, &spec, &encode_jpeg, &mut |_| calls += 1).unwrap();
+        // 7 joints at 200 Hz, 50 Hz, 10 Hz, 30 Hz and 4 cameras at 30 Hz over 0.5 s.
+        assert_eq!(done.messages, 100 + 25 + 5 + 15 + 4 * 15);
+        assert_eq!((calls, done.camera_messages), (done.messages, 60));
+        assert_eq!(done.file_bytes, std::fs::metadata(&p).unwrap().len());
+        let mut b = bag::open(&p).unwrap();
+        let s = b.summary().clone();
+        let mut topics = TELEOP_TOPICS.to_vec();
+        let cams = [
+            "/cam_high/image_raw/compressed",
+            "/cam_left_wrist/image_raw/compressed",
+            "/cam_right_wrist/image_raw/compressed",
+            "/cam_4/image_raw/compressed",
+        ];
+        topics.extend(cams);
+        assert_eq!(s.topics(), topics);
+        assert!(s
+            .compression_counts()
+            .iter()
+            .all(|c| c.0 == Compression::Lz4));
+        let mut out = Vec::new();
+        b.read_window(0, Time::MAX, &[true; 8], &mut out).unwrap();
+        assert_eq!(out.len() as u64, done.messages);
+        assert!(out.windows(2).all(|m| m[0].time <= m[1].time));
+        let names: Vec<String> = (0..7).map(joint_name).collect();
+        for (i, topic) in cams.iter().enumerate() {
+            let conn = s.connections_on(topic)[0];
+            assert_eq!(s.connections[conn].datatype, COMPRESSED_IMAGE.datatype);
+            let msgs: Vec<_> = out.iter().filter(|m| m.conn == conn).collect();
+            let times = tick_times(spec.start + i as Time * 5_000_000, 0.5, 30.0);
+            assert_eq!(msgs.iter().map(|m| m.time).collect::<Vec<_>>(), times);
+            let tex = CameraTexture::new(i as u32);
+            for (k, m) in msgs.iter().enumerate().step_by(7) {
+                assert_eq!(m.data()[..4], (k as u32).to_le_bytes());
+                let img = decode(COMPRESSED_IMAGE, m.data());
+                assert_eq!((img.width, img.height), (96, 64));
+                let mut want = Vec::new();
+                tex.picture(k as u32, 96, 64, &mut want);
+                let err = img
+                    .data
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| f64::from(a.abs_diff(*b)))
+                    .sum::<f64>()
+                    / want.len() as f64;
+                assert!(err < 6.0, "{topic} frame {k}: mean error {err}");
+            }
+        }
+        // The numeric topics are the fixtures' messages, for 7 joints.
+        let js = s.connections_on("/joint_states")[0];
+        let m = out.iter().find(|m| m.conn == js).unwrap();
+        assert_eq!(
+            m.data(),
+            &teleop_message(0, 0, m.time, spec.start, &names)[..]
         );
     }
 }

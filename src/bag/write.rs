@@ -102,6 +102,11 @@ impl BagWriter {
         Ok(())
     }
 
+    /// Bytes handed to the file so far (the open chunk is not counted until it is closed).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// Register a connection; returns its id for [`BagWriter::write`].
     pub fn add_connection(
         &mut self,
