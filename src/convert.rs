@@ -39,6 +39,28 @@ pub struct ConvertOptions {
     pub memory: MemoryOptions,
     /// With `memory.max_rss`: refuse before starting when the estimated peak is over it.
     pub check_estimate: bool,
+    /// Skip the bags that fail (rolled back) and convert the rest; the failures are in
+    /// [`ConvertSummary::failures`]. Without it the run stops at the first failing bag.
+    pub keep_going: bool,
+}
+
+/// A bag skipped by `--keep-going`, and why.
+#[derive(Debug, Clone)]
+pub struct BagFailure {
+    pub bag: PathBuf,
+    pub reason: String,
+}
+
+impl BagFailure {
+    /// `reason` without the bag's name in front, which most errors start with.
+    fn new(bag: &Path, e: &Error) -> BagFailure {
+        let text = e.to_string();
+        let prefix = format!("{}: ", bag.display());
+        BagFailure {
+            bag: bag.to_path_buf(),
+            reason: text.strip_prefix(&prefix).unwrap_or(&text).to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +94,8 @@ pub struct ConvertSummary {
     pub encoders: usize,
     pub warnings: Vec<String>,
     pub memory: MemoryReport,
+    /// With `keep_going`: the bags that failed and were left out.
+    pub failures: Vec<BagFailure>,
 }
 
 impl ConvertSummary {
@@ -201,7 +225,16 @@ impl SourcePlan {
 }
 
 /// Convert every bag into one episode of the dataset at `opts.out`.
+///
+/// A bag that fails mid-run (damaged data, a decode error, no frame surviving alignment) has
+/// its episode rolled back: with `keep_going` it is skipped, else the run stops there and the
+/// dataset is finished with the episodes before it ([`Error::BagFailed`]). Anything else (a
+/// signal, a full disk, a writer error) leaves the output as it was before the run.
 pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
+    convert_bags(opts).map_err(crate::interrupt::or_interrupted)
+}
+
+fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let started = Instant::now();
     if opts.bags.is_empty() {
         return Err(Error::Usage("no bag given".into()));
@@ -228,22 +261,41 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
     // keep only the dataset spec, so that open files and indexes do not pile up with the
     // number of bags (each bag is planned again when its turn comes).
     let mut warnings = Vec::new();
+    let mut failures = Vec::new();
     let mut spec: Option<(PathBuf, DatasetSpec)> = None;
+    let mut bags = Vec::new();
     for path in &opts.bags {
-        let plan = plan_episode(&opts.config, path, &mut |w| {
-            eprintln!("warning: {w}");
-            warnings.push(w.to_string());
-        })?;
-        match &spec {
-            Some((first, s)) => check_same_features(first, s, path, &plan.spec)?,
-            None => spec = Some((path.clone(), plan.spec.clone())),
-        }
-        if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
-            check_estimate(&plan, chunk, budget)?;
+        crate::interrupt::check()?;
+        let planned = (|| -> Result<DatasetSpec> {
+            let plan = plan_episode(&opts.config, path, &mut |w| {
+                eprintln!("warning: {w}");
+                warnings.push(w.to_string());
+            })?;
+            if let Some((first, s)) = &spec {
+                check_same_features(first, s, path, &plan.spec)?;
+            }
+            if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
+                check_estimate(&plan, chunk, budget)?;
+            }
+            Ok(plan.spec)
+        })();
+        match planned {
+            Ok(s) => {
+                spec.get_or_insert_with(|| (path.clone(), s));
+                bags.push(path.clone());
+            }
+            Err(e) if opts.keep_going && !matches!(e, Error::Interrupted(_)) => {
+                let f = BagFailure::new(path, &e);
+                eprintln!("warning: {}: skipped: {}", path.display(), f.reason);
+                failures.push(f);
+            }
+            Err(e) => return Err(e),
         }
         memory.detail(|| format!("scan done: {}", path.display()));
     }
-    let (_, spec) = spec.expect("at least one bag");
+    let Some((_, spec)) = spec else {
+        return Err(all_failed(&failures));
+    };
     for f in &spec.features {
         if let FeatureKind::Video { height, width } = f.kind {
             // Found now, not when the first encoder starts, and with the feature named.
@@ -261,44 +313,67 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
             ffmpeg: None,
         },
     )?);
-    let progress = Progress::new(opts.progress, opts.bags.len());
+    let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
     let pool = pipeline::FramePool::for_spec(&spec);
     let mut episodes = Vec::new();
-    for (i, path) in opts.bags.iter().enumerate() {
-        let plan = plan_episode(&opts.config, path, &mut |_| {})?;
-        if plan.spec != spec {
-            return Err(Error::Conversion(format!(
-                "{}: the bag changed while converting",
-                path.display()
-            )));
+    for (i, path) in bags.iter().enumerate() {
+        crate::interrupt::check()?;
+        let run = EpisodeRun {
+            opts,
+            spec: &spec,
+            task: &task,
+            chunk,
+            progress: &progress,
+            memory: &memory,
+            pool: &pool,
+        };
+        let e = match run.episode(writer.as_mut(), i, episodes.len(), path) {
+            Ok(result) => {
+                episodes.push(result);
+                continue;
+            }
+            Err(Failed::Run(e)) => return Err(e),
+            Err(Failed::Bag(e)) => crate::interrupt::or_interrupted(e),
+        };
+        if matches!(e, Error::Interrupted(_)) {
+            return Err(e);
         }
-        let path = path.clone();
-        progress.start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
-        writer.begin_episode(&task, plan.grid.len())?;
-        memory.checkpoint(&format!("episode {i} started"));
-        let (report, cameras) =
-            pipeline::run_episode(plan, chunk, writer.as_mut(), &progress, &memory, i, &pool)?;
-        if report.frames == 0 {
-            return Err(Error::Conversion(format!(
-                "{}: no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",
-                path.display(),
-                report.ticks,
-                report.to_json()["sources"]
-            )));
+        writer.abort_episode()?;
+        if opts.keep_going {
+            let f = BagFailure::new(path, &e);
+            eprintln!("warning: {}: skipped: {}", path.display(), f.reason);
+            failures.push(f);
+            continue;
         }
-        let mut json = report.to_json();
-        json["bag"] = serde_json::Value::String(path.display().to_string());
-        writer.end_episode(json)?;
-        memory.checkpoint(&format!("episode {i} finished"));
-        memory.check_budget()?;
-        progress.finish_bag(&report);
-        episodes.push(EpisodeResult {
-            bag: path,
-            frames: report.frames,
-            report,
-            cameras,
+        // Stop here, keeping the episodes converted before this bag.
+        let kept = if episodes.is_empty() {
+            drop(writer);
+            if opts.append {
+                format!("{} is as it was", opts.out.display())
+            } else {
+                format!("nothing written to {}", opts.out.display())
+            }
+        } else {
+            let written = writer.finish()?;
+            format!(
+                "the dataset at {} holds {} episode{} ({} converted before this bag)",
+                opts.out.display(),
+                written.episodes,
+                if written.episodes == 1 { "" } else { "s" },
+                episodes.len()
+            )
+        };
+        return Err(Error::BagFailed {
+            bag: path.clone(),
+            source: Box::new(e),
+            kept,
         });
+    }
+    // In the order the bags were given, whether they failed in planning or later.
+    failures.sort_by_key(|f| opts.bags.iter().position(|b| *b == f.bag));
+    if episodes.is_empty() {
+        return Err(all_failed(&failures));
     }
     let written = writer.finish()?;
     memory.checkpoint("videos finalised, dataset in place");
@@ -311,7 +386,110 @@ pub fn convert(opts: &ConvertOptions) -> Result<ConvertSummary> {
         encoders: written.encoders,
         warnings,
         memory: memory.report(),
+        failures,
     })
+}
+
+/// Every bag failed (with `keep_going`): one line per bag.
+fn all_failed(failures: &[BagFailure]) -> Error {
+    let mut text = format!(
+        "no bag could be converted, nothing written ({} failed):",
+        failures.len()
+    );
+    for f in failures {
+        text.push_str(&format!("\n  {}: {}", f.bag.display(), f.reason));
+    }
+    Error::Conversion(text)
+}
+
+/// Why an episode failed: the bag's fault (rolled back, the run may go on) or the run's (a
+/// signal, the writer, the disk, the memory budget: the run stops, nothing written).
+enum Failed {
+    Bag(Error),
+    Run(Error),
+}
+
+impl Failed {
+    /// Pipeline errors: those from reading, decoding and aligning the bag are the bag's.
+    fn classify(e: Error) -> Failed {
+        match e {
+            Error::Bag(_) | Error::Decode { .. } | Error::Align { .. } => Failed::Bag(e),
+            e => Failed::Run(e),
+        }
+    }
+}
+
+/// What every episode of a run shares.
+struct EpisodeRun<'a> {
+    opts: &'a ConvertOptions,
+    spec: &'a DatasetSpec,
+    task: &'a str,
+    chunk: Time,
+    progress: &'a Progress,
+    memory: &'a MemoryMonitor,
+    pool: &'a pipeline::FramePool,
+}
+
+impl EpisodeRun<'_> {
+    /// Stream bag `path` (the `i`th planned bag) into episode `episode` of this run.
+    fn episode(
+        &self,
+        writer: &mut dyn DatasetWriter,
+        i: usize,
+        episode: usize,
+        path: &Path,
+    ) -> Result<EpisodeResult, Failed> {
+        let plan = plan_episode(&self.opts.config, path, &mut |_| {}).map_err(Failed::Bag)?;
+        if plan.spec != *self.spec {
+            return Err(Failed::Bag(Error::Conversion(format!(
+                "{}: the bag changed while converting",
+                path.display()
+            ))));
+        }
+        let path = path.to_path_buf();
+        self.progress
+            .start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
+        writer
+            .begin_episode(self.task, plan.grid.len())
+            .map_err(|e| Failed::Run(e.into()))?;
+        self.memory
+            .checkpoint(&format!("episode {episode} started"));
+        let (report, cameras) = pipeline::run_episode(
+            plan,
+            self.chunk,
+            writer,
+            self.progress,
+            self.memory,
+            episode,
+            self.pool,
+        )
+        .map_err(Failed::classify)?;
+        if report.frames == 0 {
+            return Err(Failed::Bag(Error::Align {
+                bag: path.display().to_string(),
+                detail: format!(
+                    "no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",
+                    report.ticks,
+                    report.to_json()["sources"]
+                ),
+            }));
+        }
+        let mut json = report.to_json();
+        json["bag"] = serde_json::Value::String(path.display().to_string());
+        writer
+            .end_episode(json)
+            .map_err(|e| Failed::Run(e.into()))?;
+        self.memory
+            .checkpoint(&format!("episode {episode} finished"));
+        self.memory.check_budget().map_err(Failed::Run)?;
+        self.progress.finish_bag(&report);
+        Ok(EpisodeResult {
+            bag: path,
+            frames: report.frames,
+            report,
+            cameras,
+        })
+    }
 }
 
 /// Windows in memory at once: the one being read, two in the channel, the one being aligned.

@@ -24,9 +24,23 @@ pub enum Error {
         field: String,
         detail: String,
     },
+    /// Messages the aligner cannot put on the grid (the bag's fault): exit status 1.
+    #[error("{bag}: {detail}")]
+    Align { bag: String, detail: String },
     /// Any other reason a conversion could not finish: exit status 1.
     #[error("{0}")]
     Conversion(String),
+    /// SIGINT or SIGTERM stopped the run: exit status 128 + the signal (130, 143).
+    #[error("interrupted by {}", crate::interrupt::signal_name(*.0))]
+    Interrupted(i32),
+    /// A bag failed mid-run without `--keep-going`: the run stopped there, the episodes before
+    /// it kept (`kept` says what the dataset holds now). Exit status 1.
+    #[error("{source}; stopped at {}: {kept}", .bag.display())]
+    BagFailed {
+        bag: std::path::PathBuf,
+        source: Box<Error>,
+        kept: String,
+    },
 }
 
 impl Error {
@@ -34,6 +48,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::Interrupted(signal) => 128 + signal,
             Error::Dataset(DatasetError::Refused { .. }) => 2,
             // A frame size or codec setting the encoder cannot take, or no ffmpeg to run.
             Error::Dataset(DatasetError::Video(

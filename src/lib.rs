@@ -13,6 +13,7 @@ pub mod convert;
 pub mod dataset;
 pub mod error;
 pub mod inspect;
+pub mod interrupt;
 pub mod memory;
 pub mod msg;
 pub mod pipeline;

@@ -17,7 +17,7 @@ use bagstream::{inspect, sweep, Error};
     name = "bagstream",
     version,
     about = "Convert ROS bags into LeRobot v3.0 datasets, streaming, with memory bounded by one chunk.",
-    after_help = "Examples:\n  bagstream inspect fixtures/teleop_lz4.bag\n  bagstream inspect fixtures/teleop_lz4.bag --config-template > teleop.yaml\n  bagstream convert --config teleop.yaml --out out/teleop fixtures/teleop_lz4.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append more.bag --task \"stack the cups\"\n  bagstream validate out/teleop\n\nExit status: 0 success, 1 conversion failure, 2 usage or configuration error."
+    after_help = "Examples:\n  bagstream inspect fixtures/teleop_lz4.bag\n  bagstream inspect fixtures/teleop_lz4.bag --config-template > teleop.yaml\n  bagstream convert --config teleop.yaml --out out/teleop fixtures/teleop_lz4.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append more.bag --task \"stack the cups\"\n  bagstream validate out/teleop\n\nExit status: 0 success, 1 conversion failure, 2 usage or configuration error, 130 / 143 interrupted by SIGINT / SIGTERM (nothing written)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -56,6 +56,11 @@ enum Command {
         /// No progress output.
         #[arg(long, short)]
         quiet: bool,
+        /// Skip a bag that fails (its episode rolled back), convert the others, list the
+        /// failures at the end and exit with 1. Without it the run stops at the first bag
+        /// that fails, keeping the episodes converted before it.
+        #[arg(long)]
+        keep_going: bool,
         #[command(flatten)]
         flags: ConvertFlags,
         /// The bags, one episode each.
@@ -221,11 +226,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             chunk_secs,
             append,
             quiet,
+            keep_going,
             flags,
             bags,
         } => {
             let top_checkpoints = flags.memory_log.is_some();
-            let summary = convert(&ConvertOptions {
+            // Ctrl-C and SIGTERM stop the run cleanly: see bagstream::interrupt.
+            bagstream::interrupt::install()
+                .map_err(|e| Error::Conversion(format!("cannot handle signals: {e}")))?;
+            let converted = convert(&ConvertOptions {
                 config: Config::load(&flags.config)?,
                 bags: bags.clone(),
                 out: out.clone(),
@@ -236,7 +245,24 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 video: flags.video()?,
                 memory: flags.memory()?,
                 check_estimate: true,
-            })?;
+                keep_going,
+            });
+            let summary = match converted {
+                Ok(s) => s,
+                Err(Error::Interrupted(signal)) => {
+                    let kept = if append {
+                        format!("{} is as it was", out.display())
+                    } else {
+                        format!("nothing written to {}", out.display())
+                    };
+                    eprintln!(
+                        "bagstream: interrupted by {}: {kept}",
+                        bagstream::interrupt::signal_name(signal)
+                    );
+                    return Ok(ExitCode::from((128 + signal) as u8));
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(path) = &flags.memory_plot {
                 let mut levels = Vec::new();
                 for (name, v) in [
@@ -303,7 +329,18 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
             }
             println!("{} -> {}", summary.line(), out.display());
-            Ok(ExitCode::SUCCESS)
+            if summary.failures.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!(
+                "bagstream: {} of {} bags failed and were skipped:",
+                summary.failures.len(),
+                bags.len()
+            );
+            for f in &summary.failures {
+                eprintln!("  {}: {}", f.bag.display(), f.reason);
+            }
+            Ok(ExitCode::from(1))
         }
         Command::Sweep {
             chunk_secs,

@@ -28,7 +28,7 @@ use crate::convert::{CameraCount, EpisodePlan, SourcePlan};
 use crate::dataset::{DatasetWriter, Frame};
 use crate::memory::MemoryMonitor;
 use crate::progress::Progress;
-use crate::{Error, Result, Time};
+use crate::{interrupt, Error, Result, Time};
 
 /// Windows in flight between reader and aligner.
 const WINDOWS_IN_FLIGHT: usize = 2;
@@ -204,6 +204,7 @@ pub fn run_episode(
             let mut start = read_start;
             let mut window = 0u64;
             while start < read_end && !stop.load(Ordering::Relaxed) {
+                interrupt::check()?;
                 let end = start.saturating_add(chunk).min(read_end);
                 raw.clear();
                 bag.read_window(start, end, &wanted, &mut raw)?;
@@ -528,7 +529,17 @@ fn write_in_order(
     // Bounded by the frame pool: a frame parked here was taken from it.
     let mut parked: BTreeMap<u64, Done> = BTreeMap::new();
     let mut window: Option<u64> = None;
-    for d in done.iter() {
+    loop {
+        // Not a plain blocking receive: a signal must stop the run while the queue is empty.
+        let d = match done.recv_timeout(interrupt::POLL) {
+            Ok(d) => d,
+            Err(RecvTimeoutError::Timeout) => {
+                interrupt::check()?;
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        interrupt::check()?;
         parked.insert(d.seq, d);
         while let Some(d) = parked.remove(&next) {
             if let Some(w) = window.filter(|w| *w < d.window) {
@@ -556,5 +567,8 @@ fn write_in_order(
 }
 
 fn align_error(bag: &str, e: AlignError) -> Error {
-    Error::Conversion(format!("{bag}: {e}"))
+    Error::Align {
+        bag: bag.to_string(),
+        detail: e.to_string(),
+    }
 }

@@ -33,6 +33,7 @@ fn options(config: &str, bag: &Path, out: &Path, memory: MemoryOptions) -> Conve
         video: Default::default(),
         memory,
         check_estimate: true,
+        keep_going: false,
     }
 }
 

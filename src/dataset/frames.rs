@@ -188,7 +188,14 @@ pub struct DataFile {
     pub file: u64,
     path: PathBuf,
     writer: ArrowWriter<BufWriter<File>>,
+    schema: SchemaRef,
+    image_columns: Vec<String>,
 }
+
+/// Rows per batch when a file's first row groups are copied (see [`DataFile::truncate`]);
+/// fewer when rows hold pictures.
+const COPY_ROWS: usize = BATCH_ROWS;
+const COPY_IMAGE_ROWS: usize = 32;
 
 impl DataFile {
     /// `image_columns`: the schema's image features (see [`writer_props_for`]).
@@ -200,6 +207,16 @@ impl DataFile {
         image_columns: &[String],
     ) -> Result<DataFile, DatasetError> {
         let path = root.join(data_file_rel(chunk, file));
+        Self::create_at(path, chunk, file, schema, image_columns)
+    }
+
+    fn create_at(
+        path: PathBuf,
+        chunk: u64,
+        file: u64,
+        schema: SchemaRef,
+        image_columns: &[String],
+    ) -> Result<DataFile, DatasetError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| DatasetError::Io {
                 path: dir.to_path_buf(),
@@ -212,7 +229,7 @@ impl DataFile {
         })?;
         let writer = ArrowWriter::try_new(
             BufWriter::new(f),
-            schema,
+            schema.clone(),
             Some(writer_props_for(image_columns)),
         )
         .map_err(|e| perr(&path, e))?;
@@ -221,7 +238,62 @@ impl DataFile {
             file,
             path,
             writer,
+            schema,
+            image_columns: image_columns.to_vec(),
         })
+    }
+
+    /// Row groups written to the file so far (the one in progress not counted).
+    pub fn row_groups(&self) -> usize {
+        self.writer.flushed_row_groups().len()
+    }
+
+    /// Removes the file: its rows are all thrown away.
+    pub fn discard(self) -> Result<(), DatasetError> {
+        let path = self.path.clone();
+        drop(self.writer);
+        std::fs::remove_file(&path).map_err(|source| DatasetError::Io { path, source })
+    }
+
+    /// Keeps only the first `row_groups` row groups (the row group in progress and the later
+    /// ones are dropped): the file is closed, set aside, its first row groups copied into a
+    /// new file of the same name in bounded batches, one row group each as before, and the
+    /// new file returned open for more rows.
+    pub fn truncate(self, row_groups: usize) -> Result<DataFile, DatasetError> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let (chunk, file, path) = (self.chunk, self.file, self.path.clone());
+        let (schema, image_columns) = (self.schema.clone(), self.image_columns.clone());
+        self.close()?;
+        let mut aside = path.clone().into_os_string();
+        aside.push(".aborted");
+        let aside = PathBuf::from(aside);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DatasetError::Io { path, source }
+        };
+        std::fs::rename(&path, &aside).map_err(io(&path))?;
+        let mut out = Self::create_at(path, chunk, file, schema, &image_columns)?;
+        let rows = if image_columns.is_empty() {
+            COPY_ROWS
+        } else {
+            COPY_IMAGE_ROWS
+        };
+        for rg in 0..row_groups {
+            let f = File::open(&aside).map_err(io(&aside))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+                .and_then(|b| b.with_row_groups(vec![rg]).with_batch_size(rows).build())
+                .map_err(|e| perr(&aside, e))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| perr(&aside, e))?;
+                out.writer.write(&batch).map_err(|e| perr(&out.path, e))?;
+                if out.writer.in_progress_size() > ROW_GROUP_BYTES {
+                    out.end_row_group()?;
+                }
+            }
+            out.end_row_group()?;
+        }
+        std::fs::remove_file(&aside).map_err(io(&aside))?;
+        Ok(out)
     }
 
     /// Writes a batch, flushing the row group if it grew past [`ROW_GROUP_BYTES`].
@@ -259,8 +331,13 @@ impl DataFile {
 }
 
 fn perr(path: &Path, e: impl std::fmt::Display) -> DatasetError {
+    let detail = e.to_string();
     DatasetError::Parquet {
         path: path.to_path_buf(),
-        detail: e.to_string(),
+        // An I/O error (a full disk) reaches us as parquet's `External`: say only the reason.
+        detail: detail
+            .strip_prefix("External: ")
+            .unwrap_or(&detail)
+            .to_string(),
     }
 }

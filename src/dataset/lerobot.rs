@@ -39,9 +39,14 @@ fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
 }
 
 fn perr(path: &Path, e: impl std::fmt::Display) -> DatasetError {
+    let detail = e.to_string();
     DatasetError::Parquet {
         path: path.to_path_buf(),
-        detail: e.to_string(),
+        // An I/O error (a full disk) reaches us as parquet's `External`: say only the reason.
+        detail: detail
+            .strip_prefix("External: ")
+            .unwrap_or(&detail)
+            .to_string(),
     }
 }
 
@@ -60,6 +65,12 @@ struct Episode {
     videos: Vec<(u64, u64, f64)>,
     data_chunk: u64,
     data_file: u64,
+    /// Row groups of the data file before this episode: 0 when the episode started the file.
+    data_row_groups: usize,
+    /// Per video feature: frames in its file before this episode (0: the episode started it).
+    video_frames: Vec<u64>,
+    /// The episode brought a task the dataset did not have.
+    new_task: bool,
 }
 
 /// Where a stats feature's episode stats come from.
@@ -153,6 +164,7 @@ impl LeRobotWriter {
             (None, false) => None,
         };
         let out = opts.out.clone();
+        check_parent_is_directory(&out)?;
         let existing = if dir_is_empty(&out)? {
             None
         } else if !opts.append {
@@ -175,7 +187,7 @@ impl LeRobotWriter {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
+        std::fs::create_dir_all(&parent).map_err(|e| unwritable(&out, &parent, e))?;
         remove_stale_temporaries(&parent, &name);
         let tmp = parent.join(format!(".{name}.bagstream-tmp-{}", std::process::id()));
         if tmp.exists() {
@@ -284,7 +296,7 @@ impl LeRobotWriter {
             .and_then(|_| File::create(&sync_path))
             .map_err(|e| {
                 let _ = std::fs::remove_dir_all(&tmp);
-                io_err(&sync_path, e)
+                unwritable(&out, &parent, e)
             })?;
         let mut w = LeRobotWriter {
             out: out.clone(),
@@ -525,6 +537,7 @@ impl DatasetWriter for LeRobotWriter {
             )?);
         }
         self.prepare_videos()?;
+        let new_task = !self.task_ids.contains_key(task);
         let task_index = match self.task_ids.get(task) {
             Some(&i) => i,
             None => {
@@ -564,6 +577,13 @@ impl DatasetWriter for LeRobotWriter {
                 .collect(),
             data_chunk,
             data_file,
+            data_row_groups: self.data.as_ref().map_or(0, DataFile::row_groups),
+            video_frames: self
+                .videos
+                .iter()
+                .map(|v| v.encoder.as_ref().map_or(0, VideoEncoder::frames_written))
+                .collect(),
+            new_task,
         });
         Ok(())
     }
@@ -769,6 +789,54 @@ impl DatasetWriter for LeRobotWriter {
         })
     }
 
+    fn abort_episode(&mut self) -> Result<(), DatasetError> {
+        let Some(ep) = self.episode.take() else {
+            return Ok(());
+        };
+        // Its rows not yet handed to the parquet writer.
+        if !self.buffer.is_empty() {
+            self.buffer.take_batch()?;
+        }
+        // Its rows in the data file: the row group in progress and those flushed since the
+        // episode began (every episode ends its row group, so they are a suffix).
+        if let Some(d) = self.data.take() {
+            if ep.data_row_groups == 0 {
+                self.next_data_file = (d.chunk, d.file);
+                d.discard()?;
+            } else {
+                self.data = Some(d.truncate(ep.data_row_groups)?);
+            }
+        }
+        // Its frames in each camera's video: the file's last frames. An MP4 cannot be
+        // appended to once finished, so a file the earlier episodes share is cut at their end
+        // and the next episode starts a new file.
+        for (v, &before) in self.videos.iter_mut().zip(&ep.video_frames) {
+            let Some(enc) = v.encoder.take() else {
+                continue;
+            };
+            if before == 0 {
+                // Dropping the encoder stops ffmpeg and removes the partial file.
+                drop(enc);
+                v.next = (v.chunk, v.file);
+                continue;
+            }
+            let mut done = enc.finish()?;
+            let ffmpeg = self
+                .ffmpeg
+                .as_deref()
+                .ok_or_else(|| DatasetError::Invalid("no ffmpeg for the video features".into()))?;
+            done.bytes = crate::video::keep_first_frames(ffmpeg, &done.path, before)?;
+            done.frames = before;
+            self.finished_videos.push(done);
+            v.next = meta::next_file(v.chunk, v.file);
+        }
+        if ep.new_task {
+            self.tasks.pop();
+            self.task_ids.remove(&ep.task);
+        }
+        Ok(())
+    }
+
     fn finish(mut self: Box<Self>) -> Result<WriterSummary, DatasetError> {
         if let Some(ep) = &self.episode {
             return Err(DatasetError::Invalid(format!(
@@ -824,6 +892,10 @@ impl DatasetWriter for LeRobotWriter {
         .collect();
         write_json(&self.tmp.join(INFO_PATH), &self.info)?;
 
+        // Last moment to stop: after this, the run is complete and stays.
+        if let Some(signal) = crate::interrupt::pending() {
+            return Err(DatasetError::Interrupted(signal));
+        }
         if self.append {
             // One atomic exchange: at every instant `out` is the old or the new dataset.
             swap_dirs(&self.tmp, &self.out)?;
@@ -853,7 +925,11 @@ impl DatasetWriter for LeRobotWriter {
                 v
             })
             .collect();
-        Ok(WriterSummary { videos, encoders })
+        Ok(WriterSummary {
+            videos,
+            encoders,
+            episodes: self.info.total_episodes,
+        })
     }
 }
 
@@ -919,6 +995,33 @@ impl Drop for LeRobotWriter {
         if !self.finished {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
+    }
+}
+
+/// The output cannot be written where it is (found before any work): a usage error that
+/// names the directory and the OS reason.
+fn unwritable(out: &Path, dir: &Path, e: std::io::Error) -> DatasetError {
+    DatasetError::Refused {
+        path: out.to_path_buf(),
+        detail: format!("cannot write the dataset in {}: {e}", dir.display()),
+    }
+}
+
+/// Refuses an output below a regular file (`file.txt/ds`), which the OS reports obscurely.
+fn check_parent_is_directory(out: &Path) -> Result<(), DatasetError> {
+    let existing = out
+        .ancestors()
+        .skip(1)
+        .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok());
+    match existing {
+        Some(a) if !a.is_dir() => Err(DatasetError::Refused {
+            path: out.to_path_buf(),
+            detail: format!(
+                "cannot write the dataset: {} is not a directory",
+                a.display()
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -144,6 +144,8 @@ pub struct WriterSummary {
     pub videos: Vec<EncodedVideo>,
     /// Number of encoders that ran at the same time (one per video feature).
     pub encoders: usize,
+    /// Episodes in the dataset, earlier ones (with `append`) included.
+    pub episodes: u64,
 }
 
 impl WriterSummary {
@@ -163,6 +165,14 @@ pub trait DatasetWriter {
         &mut self,
         sync_report: serde_json::Value,
     ) -> Result<EpisodeSummary, DatasetError>;
+    /// Throw away the episode begun and not ended (its rows, frames, stats and new task), as
+    /// if it had never begun: the next episode takes its index. Nothing to do outside an
+    /// episode. Writers that cannot roll back refuse.
+    fn abort_episode(&mut self) -> Result<(), DatasetError> {
+        Err(DatasetError::Invalid(
+            "this dataset writer cannot roll back an episode".into(),
+        ))
+    }
     /// Write the metadata and move the dataset into place.
     fn finish(self: Box<Self>) -> Result<WriterSummary, DatasetError>;
 }
@@ -182,6 +192,8 @@ pub enum DatasetError {
     Refused { path: PathBuf, detail: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("interrupted by {}", crate::interrupt::signal_name(*.0))]
+    Interrupted(i32),
     #[error(transparent)]
     Video(#[from] VideoError),
 }

@@ -1284,3 +1284,111 @@ fn validator_checks_video_files_and_timestamps() {
         "frames at 10 fps take",
     );
 }
+
+/// Every file of a dataset by relative path, with its bytes.
+fn tree(ds: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![ds.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(ds).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Begins an episode of `task`, writes `n` frames and rolls it back.
+fn aborted_episode(w: &mut LeRobotWriter, task: &str, n: usize, frame: fn(usize) -> Frame) {
+    w.begin_episode(task, n as u64).unwrap();
+    for i in 0..n {
+        w.write_frame(&frame(i)).unwrap();
+    }
+    w.abort_episode().unwrap();
+}
+
+#[test]
+fn an_aborted_episode_leaves_the_dataset_as_if_it_never_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("ref");
+    let mut w = open(&reference, &spec(), false).unwrap();
+    write_episodes(&mut w, &["pick", "pick"], 10);
+    Box::new(w).finish().unwrap();
+
+    // Aborted first (it started the data file), in the middle (the data file holds an
+    // episode; the rows span flushed batches and the buffer) and with a task of its own.
+    let out = dir.path().join("ds");
+    let mut w = open(&out, &spec(), false).unwrap();
+    aborted_episode(&mut w, "drop", 3, frame);
+    write_episodes(&mut w, &["pick"], 10);
+    aborted_episode(&mut w, "place", 2500, frame);
+    assert!(
+        w.abort_episode().is_ok(),
+        "outside an episode: nothing to do"
+    );
+    write_episodes(&mut w, &["pick"], 10);
+    let summary = Box::new(w).finish().unwrap();
+    assert_eq!(summary.episodes, 2);
+    assert!(validate(&out).unwrap().is_empty());
+    let (a, b) = (tree(&reference), tree(&out));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(v == &b[k], "{} differs", k.display());
+    }
+}
+
+#[test]
+fn an_aborted_episode_in_a_new_data_file_gives_its_index_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let mut w = open(&out, &spec(), false).unwrap();
+    // Every episode starts a data file: the aborted one's file goes, its name is reused.
+    w.set_data_file_limit(1);
+    write_episodes(&mut w, &["pick"], 10);
+    aborted_episode(&mut w, "pick", 4, frame);
+    write_episodes(&mut w, &["pick"], 10);
+    Box::new(w).finish().unwrap();
+    assert!(validate(&out).unwrap().is_empty());
+    let files: Vec<PathBuf> = tree(&out)
+        .into_keys()
+        .filter(|p| p.starts_with("data"))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            PathBuf::from("data/chunk-000/file-000.parquet"),
+            PathBuf::from("data/chunk-000/file-001.parquet")
+        ]
+    );
+}
+
+#[test]
+fn an_aborted_episode_is_cut_from_the_video_file_it_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let Some(mut w) = camera_writer(&out, false) else {
+        return;
+    };
+    aborted_episode(&mut w, "look", 2, camera_frame);
+    write_camera_episodes(&mut w, &[5]);
+    aborted_episode(&mut w, "look", 3, camera_frame);
+    write_camera_episodes(&mut w, &[4]);
+    Box::new(w).finish().unwrap();
+    assert!(validate(&out).unwrap().is_empty(), "{:?}", validate(&out));
+    let dir = out.join("videos/observation.images.front/chunk-000");
+    assert_eq!(video_frames(&dir.join("file-000.mp4")), 5);
+    assert_eq!(video_frames(&dir.join("file-001.mp4")), 4);
+    assert_eq!(
+        video_spans(&out),
+        [(0, 0, 0.0, 0.5), (0, 1, 0.0, 0.4)],
+        "each episode from the start of its file"
+    );
+    let (_, bs) = batches(&out.join("meta/episodes/chunk-000/file-000.parquet"));
+    let ep = col::<Int64Array>(&bs[0], "episode_index");
+    assert_eq!(ep.values().to_vec(), [0, 1]);
+}

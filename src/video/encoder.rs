@@ -108,6 +108,9 @@ impl VideoEncoder {
         if let Ok(mut v) = RUNNING.lock() {
             v.push(child.id());
         }
+        if let Some(stdin) = &child.stdin {
+            set_nonblocking(stdin)?;
+        }
         let tail = Arc::new(Mutex::new(StderrTail::default()));
         let stderr = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&tail);
@@ -165,7 +168,14 @@ impl VideoEncoder {
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(self.ffmpeg_error("has already failed".to_string()));
         };
-        if let Err(e) = stdin.write_all(rgb) {
+        if let Err(e) = write_polled(stdin, rgb) {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                // A signal: no waiting for ffmpeg; dropping the encoder stops it.
+                return Err(VideoError::Io {
+                    path: self.final_path.clone(),
+                    source: e,
+                });
+            }
             // ffmpeg stopped reading: it has failed and is exiting; its stderr says why.
             self.stdin = None;
             let status = self.reap().map(|(status, _)| status);
@@ -246,11 +256,17 @@ impl VideoEncoder {
         r
     }
 
-    fn ffmpeg_error(&self, detail: String) -> VideoError {
+    fn ffmpeg_error(&self, mut detail: String) -> VideoError {
+        let stderr = self.stderr_tail();
+        // The OS reason in the first line, not only among the quoted ones.
+        if let Some(reason) = os_reason(&stderr) {
+            detail.push_str(": ");
+            detail.push_str(reason);
+        }
         VideoError::Ffmpeg {
             path: self.final_path.clone(),
             detail,
-            stderr: self.stderr_tail(),
+            stderr,
         }
     }
 
@@ -277,6 +293,108 @@ impl Drop for VideoEncoder {
         }
         self.remove_temp();
     }
+}
+
+/// Keeps the first `frames` frames of the finished video `file`, in place, by a stream copy (no
+/// re-encoding): without B-frames the first packets are the first frames and each one
+/// decodes from the packets before it. Returns the new size in bytes.
+pub fn keep_first_frames(ffmpeg: &Path, file: &Path, frames: u64) -> Result<u64, VideoError> {
+    let tmp = temp_path(file)?;
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-map", "0:v:0", "-c", "copy", "-frames:v"])
+        .arg(frames.to_string())
+        .args(["-f", "mp4", "-y"])
+        .arg(&tmp);
+    let done = run_for_stdout(ffmpeg, &mut cmd, file).and_then(|_| {
+        let found = count_frames(ffmpeg, &tmp)?;
+        if found != frames {
+            return Err(VideoError::FrameCount {
+                path: file.to_path_buf(),
+                expected: frames,
+                found,
+            });
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| VideoError::Io { path, source }
+        };
+        let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
+        std::fs::rename(&tmp, file).map_err(io(file))?;
+        Ok(bytes)
+    });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// ffmpeg's stdin does not block: [`write_polled`] waits for it in short steps instead.
+fn set_nonblocking(stdin: &ChildStdin) -> Result<(), VideoError> {
+    use std::os::unix::io::AsRawFd;
+    let fd = stdin.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this process owns; no pointers involved.
+    let ok = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(VideoError::Io {
+            path: PathBuf::from("ffmpeg stdin"),
+            source: std::io::Error::last_os_error(),
+        })
+    }
+}
+
+/// Writes all of `buf` to ffmpeg, which may be slower than the frames come: waits for room
+/// in the pipe at most [`crate::interrupt::POLL`] at a time, so that a SIGINT or SIGTERM
+/// stops the write (`ErrorKind::Interrupted`) however slow ffmpeg is.
+fn write_polled(stdin: &mut ChildStdin, mut buf: &[u8]) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    use std::os::unix::io::AsRawFd;
+    while !buf.is_empty() {
+        match stdin.write(buf) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if let Some(s) = crate::interrupt::pending() {
+                    return Err(std::io::Error::new(
+                        ErrorKind::Interrupted,
+                        format!("interrupted by {}", crate::interrupt::signal_name(s)),
+                    ));
+                }
+                let mut pfd = libc::pollfd {
+                    fd: stdin.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                let ms = crate::interrupt::POLL.as_millis() as libc::c_int;
+                // SAFETY: one live pollfd; the result only says whether to try again.
+                unsafe { libc::poll(&mut pfd, 1, ms) };
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The reasons for a failed write that ffmpeg prints as the OS words them.
+const OS_REASONS: [&str; 4] = [
+    "No space left on device",
+    "Disk quota exceeded",
+    "Read-only file system",
+    "Permission denied",
+];
+
+/// The first OS reason in ffmpeg's last lines, if any.
+fn os_reason(lines: &[String]) -> Option<&'static str> {
+    OS_REASONS
+        .into_iter()
+        .find(|r| lines.iter().any(|l| l.contains(r)))
 }
 
 /// `.NAME.partial` beside `final_path`: same directory, so the final rename is atomic.

@@ -11,7 +11,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use encoder::{count_frames, running_encoders, EncodedVideo, VideoEncoder};
+pub use encoder::{count_frames, keep_first_frames, running_encoders, EncodedVideo, VideoEncoder};
 pub use stats::{
     downsample_step, image_stats_from_json, image_stats_json, sample_indices, ImageStats,
 };

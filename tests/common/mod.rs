@@ -57,6 +57,7 @@ pub fn convert_video(
         video,
         memory: Default::default(),
         check_estimate: true,
+        keep_going: false,
     })
 }
 
