@@ -556,6 +556,21 @@ fn append_with_other_shapes_names_the_feature_both_shapes_and_the_bag() {
             .collect();
         assert_eq!(names, ["ds"], "a temporary was left beside the dataset");
     }
+    // Another fps is the config's doing, not the bag's.
+    let before = dataset_files(&out);
+    let cfg = d.join("fps.yaml");
+    std::fs::write(&cfg, STATE_AND_CAMERA.replace("fps: 10", "fps: 5")).unwrap();
+    let run = convert_cli(&cfg, &out, &[&six], &["--append"], &[]);
+    assert_one_line(
+        "append fps",
+        &run,
+        &[&format!(
+            "{}: fps differs: the dataset has 10, this run writes 5",
+            out.display()
+        )],
+    );
+    assert_eq!(dataset_files(&out), before, "the dataset changed");
+    assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 1);
 }
 
 /// A fake ffmpeg that records that it was started and fails.
@@ -578,26 +593,44 @@ fn errors_in_the_last_bag_are_found_before_any_window_is_read() {
     let d = dir.path();
     let good = teleop_bag(&d.join("good.bag"), 6, Some((96, 64)));
     let seven = teleop_bag(&d.join("seven.bag"), 7, Some((96, 64)));
+    let five = teleop_bag(&d.join("five.bag"), 5, Some((96, 64)));
     let no_camera = teleop_bag(&d.join("no_camera.bag"), 6, None);
-    let config = d.join("video.yaml");
-    std::fs::write(
-        &config,
-        "fps: 10\ntask: t\nfeatures:\n  observation.state: {topic: /joint_states, field: position}\n  cam: {topic: /camera/image_raw}\n",
-    )
-    .unwrap();
+    let config = |name: &str, state: &str| {
+        let path = d.join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!("fps: 10\ntask: t\nfeatures:\n  observation.state: {{topic: /joint_states, {state}}}\n  cam: {{topic: /camera/image_raw}}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let all = config("all", "field: position");
+    let slice = config("slice", "field: \"position[0:6]\"");
+    let joints = config("joints", "field: position, joints: [joint1, joint6]");
     let (ffmpeg, started) = fake_ffmpeg(d);
-    for (bad, want) in [
-        (&seven, "feature `observation.state` has 7 values"),
+    for (config, bad, want) in [
+        (&all, &seven, "feature `observation.state` has 7 values"),
         (
+            &all,
             &no_camera,
             "features.cam: topic `/camera/image_raw` is not in the bag",
+        ),
+        (
+            &slice,
+            &five,
+            "field `position` has 5 elements, position[0:6] is past its end",
+        ),
+        (
+            &joints,
+            &five,
+            "joint `joint6` is not in this message's name[]",
         ),
     ] {
         let parent = d.join("out");
         let log = d.join("mem.log");
         let _ = std::fs::remove_file(&log);
         let run = convert_cli(
-            &config,
+            config,
             &parent.join("ds"),
             &[&good, &good, bad],
             &["--memory-log", p(&log)],
@@ -624,7 +657,7 @@ fn errors_in_the_last_bag_are_found_before_any_window_is_read() {
     }
     // The control: with good bags only, the fake encoder does start (and fails the run).
     let run = convert_cli(
-        &config,
+        &all,
         &d.join("out").join("ds"),
         &[&good],
         &[],
