@@ -9,7 +9,9 @@ use crate::bag::{self, BagSource, RawMessage};
 use crate::camera::{ImageDecoder, RgbImage};
 use crate::config::{CameraOutput, Config, Stamp};
 use crate::dataset::lerobot::LeRobotWriter;
-use crate::dataset::{DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions};
+use crate::dataset::{
+    DatasetError, DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions,
+};
 use crate::memory::{MemoryMonitor, MemoryOptions, MemoryReport};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
@@ -293,7 +295,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
         }
         memory.detail(|| format!("scan done: {}", path.display()));
     }
-    let Some((_, spec)) = spec else {
+    let Some((first_bag, spec)) = spec else {
         return Err(all_failed(&failures));
     };
     for f in &spec.features {
@@ -304,15 +306,26 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 .map_err(|e| Error::Usage(format!("features.{}: {e}", f.key)))?;
         }
     }
-    let mut writer: Box<dyn DatasetWriter> = Box::new(LeRobotWriter::create(
-        &spec,
-        &WriterOptions {
-            out: opts.out.clone(),
-            append: opts.append,
-            video: opts.video.clone(),
-            ffmpeg: None,
-        },
-    )?);
+    let mut writer: Box<dyn DatasetWriter> = Box::new(
+        LeRobotWriter::create(
+            &spec,
+            &WriterOptions {
+                out: opts.out.clone(),
+                append: opts.append,
+                video: opts.video.clone(),
+                ffmpeg: None,
+            },
+        )
+        .map_err(|e| match e {
+            // The run's shapes are its first bag's (the others were checked against it above).
+            DatasetError::Mismatch { path, detail } => Error::Usage(format!(
+                "{}: {detail} (from {}); the episodes of one dataset must have the same features",
+                path.display(),
+                first_bag.display()
+            )),
+            e => e.into(),
+        })?,
+    );
     let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
     let pool = pipeline::FramePool::for_spec(&spec);
@@ -1005,8 +1018,12 @@ fn check_same_features(
 ) -> Result<()> {
     for (a, b) in first_spec.features.iter().zip(&other_spec.features) {
         if a != b {
+            let verb = match b.kind {
+                FeatureKind::Vector { .. } => "has",
+                _ => "is",
+            };
             return Err(Error::Usage(format!(
-                "{}: feature `{}` is {:?} but in {} it is {:?}; the episodes of one dataset must have the same features",
+                "{}: feature `{}` {verb} {} but in {} it {verb} {}; the episodes of one dataset must have the same features",
                 other.display(),
                 b.key,
                 b.kind,

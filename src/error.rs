@@ -49,7 +49,7 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Interrupted(signal) => 128 + signal,
-            Error::Dataset(DatasetError::Refused { .. }) => 2,
+            Error::Dataset(DatasetError::Refused { .. } | DatasetError::Mismatch { .. }) => 2,
             // A frame size or codec setting the encoder cannot take, or no ffmpeg to run.
             Error::Dataset(DatasetError::Video(
                 VideoError::Unsupported(_) | VideoError::NotFound(_),

@@ -200,11 +200,6 @@ fn camera_config_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
-            "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /joint_states}\n",
-            2,
-            "topic /joint_states (sensor_msgs/JointState): topic type sensor_msgs/JointState is not an image type",
-        ),
-        (
             // 64x48 is under SVT-AV1's 64 px minimum.
             "fps: 10\ntask: t\nfeatures:\n  cam: {topic: /cam_high/image_raw}\n",
             2,

@@ -173,39 +173,15 @@ fn temporaries_of_killed_runs_are_cleaned_up() {
 
 #[test]
 fn usage_and_config_errors_exit_2_with_one_line() {
+    // Config errors, each checked for its message and for what is left behind, are in
+    // tests/hostile_config.rs; here, what the command line adds.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
     let bag = fixture("teleop_lz4.bag");
-    let cases: Vec<(&str, &str)> = vec![
-        (
-            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /nope, field: data}\n",
-            "topic `/nope` is not in the bag; its topics are: ",
-        ),
-        (
-            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: positon}\n",
-            "positon",
-        ),
-        (
-            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: \"position[3:99]\"}\n",
-            "position",
-        ),
-        (
-            "fps: 10\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: header}\n",
-            "header",
-        ),
-        (
-            "fps: 0\ntask: t\nfeatures:\n  a: {topic: /joint_states, field: position}\n",
-            "fps",
-        ),
-        (
-            "fps: 10\nfeatures:\n  a: {topic: /joint_states, field: position}\n",
-            "no task",
-        ),
-        (
-            "fps: 10\ntask: t\nfeatures:\n  a/b: {topic: /joint_states, field: position}\n",
-            "may not contain `/`",
-        ),
-    ];
+    let cases: Vec<(&str, &str)> = vec![(
+        "fps: 10\nfeatures:\n  a: {topic: /joint_states, field: position}\n",
+        "no task: give `task:` in the config or --task",
+    )];
     for (i, (cfg, want)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("{i}.yaml"));
         std::fs::write(&path, cfg).unwrap();

@@ -1062,8 +1062,15 @@ fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
             info.fps, new.fps
         )));
     }
-    if let Some(detail) = features_differ(&info.features, &new.features) {
-        return Err(refused(detail));
+    match features_differ(&info.features, &new.features) {
+        Some(Differ::Shape(detail)) => {
+            return Err(DatasetError::Mismatch {
+                path: out.to_path_buf(),
+                detail,
+            })
+        }
+        Some(Differ::Config(detail)) => return Err(refused(detail)),
+        None => {}
     }
     let tasks = read_tasks(&out.join(TASKS_PATH))?;
     if tasks.len() as u64 != info.total_tasks {
@@ -1135,45 +1142,54 @@ fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
     })
 }
 
+/// How an existing dataset's features differ from this run's.
+enum Differ {
+    /// A feature's dtype, shape or names: what the bags give.
+    Shape(String),
+    /// Which features there are, their order, or the video codec: what the config and options
+    /// give.
+    Config(String),
+}
+
 /// The first difference between the dataset's features and this run's, if any.
 fn features_differ(
     old: &OrderedMap<meta::FeatureInfo>,
     new: &OrderedMap<meta::FeatureInfo>,
-) -> Option<String> {
+) -> Option<Differ> {
     let describe = |f: &meta::FeatureInfo| format!("{} {:?} names {}", f.dtype, f.shape, f.names);
     for (key, nf) in &new.0 {
         match old.get(key) {
-            None => return Some(format!("feature `{key}` is not in the dataset")),
+            None => return Some(Differ::Config(format!("feature `{key}` is not in the dataset"))),
             Some(of) if of.dtype != nf.dtype || of.shape != nf.shape || of.names != nf.names => {
-                return Some(format!(
+                return Some(Differ::Shape(format!(
                     "feature `{key}` differs: the dataset has {}, this run writes {}",
                     describe(of),
                     describe(nf)
-                ))
+                )))
             }
             // One info block describes every file of a camera: new files must match it.
             Some(of) if of.dtype == "video" && video_codec(of) != video_codec(nf) => {
-                return Some(format!(
+                return Some(Differ::Config(format!(
                     "video feature `{key}` is encoded as {} in the dataset, this run writes {}: pass --vcodec {}",
                     video_codec(of),
                     video_codec(nf),
                     video_codec(of)
-                ))
+                )))
             }
             _ => {}
         }
     }
     if let Some((key, _)) = old.0.iter().find(|(k, _)| new.get(k).is_none()) {
-        return Some(format!(
+        return Some(Differ::Config(format!(
             "the dataset has feature `{key}`, which this run does not write"
-        ));
+        )));
     }
     let old_keys: Vec<&String> = old.0.iter().map(|(k, _)| k).collect();
     let new_keys: Vec<&String> = new.0.iter().map(|(k, _)| k).collect();
     if old_keys != new_keys {
-        return Some(format!(
+        return Some(Differ::Config(format!(
             "feature order differs: the dataset has {old_keys:?}, this run writes {new_keys:?}"
-        ));
+        )));
     }
     None
 }

@@ -40,6 +40,23 @@ impl FeatureKind {
     }
 }
 
+/// For messages: "6 values [joint1, ...]", "video 96x64", "image 96x64".
+impl std::fmt::Display for FeatureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeatureKind::Vector { names } => write!(
+                f,
+                "{} value{} [{}]",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            FeatureKind::Video { height, width } => write!(f, "video {width}x{height}"),
+            FeatureKind::Image { height, width } => write!(f, "image {width}x{height}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureSpec {
     /// Feature key, e.g. `observation.state`.
@@ -190,6 +207,10 @@ pub enum DatasetError {
     /// The output directory is in the way, or `--append` meets a dataset with other features.
     #[error("{path}: {detail}")]
     Refused { path: PathBuf, detail: String },
+    /// `--append` meets a dataset whose feature has another shape or other names than this
+    /// run's bags give (the caller names the bag).
+    #[error("{path}: {detail}")]
+    Mismatch { path: PathBuf, detail: String },
     #[error("{0}")]
     Invalid(String),
     #[error("interrupted by {}", crate::interrupt::signal_name(*.0))]

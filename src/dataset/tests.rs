@@ -530,11 +530,12 @@ fn append_refuses_other_features_or_fps() {
     other.features[0].kind = FeatureKind::Vector {
         names: vec!["a".into(), "b".into(), "x".into()],
     };
+    // A shape the bags give: the caller names the bag.
     match open(&out, &other, true) {
-        Err(DatasetError::Refused { detail, .. }) => {
-            assert!(detail.contains("observation.state"), "{detail}")
+        Err(DatasetError::Mismatch { detail, .. }) => {
+            assert!(detail.contains("feature `observation.state` differs: the dataset has float32 [3] names [\"a\",\"b\",\"c\"], this run writes float32 [3] names [\"a\",\"b\",\"x\"]"), "{detail}")
         }
-        r => panic!("expected Refused, got {:?}", r.err()),
+        r => panic!("expected Mismatch, got {:?}", r.err()),
     }
     let mut more = spec();
     more.features.push(FeatureSpec {

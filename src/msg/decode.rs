@@ -429,14 +429,7 @@ impl Extractor {
             cache.index.clear();
             for j in joints {
                 let Some(i) = list.iter().position(|n| *n == j.as_bytes()) else {
-                    let present: Vec<String> = list
-                        .iter()
-                        .map(|n| String::from_utf8_lossy(n).into_owned())
-                        .collect();
-                    return Err(DecodeError::Invalid(format!(
-                        "joint `{j}` is not in this message's name[]; names present: [{}]",
-                        present.join(", ")
-                    )));
+                    return Err(missing_joints(joints, &list));
                 };
                 cache.index.push(i);
             }
@@ -506,6 +499,27 @@ impl Extractor {
             }
         }
     }
+}
+
+/// Every configured joint the message's `name[]` lacks, with the names it has: a config
+/// written for another robot is fixed in one go, not one name per run.
+fn missing_joints(joints: &[String], list: &[&[u8]]) -> DecodeError {
+    let missing: Vec<String> = joints
+        .iter()
+        .filter(|j| !list.contains(&j.as_bytes()))
+        .map(|j| format!("`{j}`"))
+        .collect();
+    let present: Vec<String> = list
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    DecodeError::Invalid(format!(
+        "joint{} {} {} not in this message's name[]; names present: [{}]",
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join(", "),
+        if missing.len() == 1 { "is" } else { "are" },
+        present.join(", ")
+    ))
 }
 
 /// Splits a serialized string array (as located by `locate_named`) into its entries.
