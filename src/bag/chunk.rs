@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::ops::Range;
 
+use super::buffer::{BufferPool, ChunkBuf};
+use super::lz4::{self, Lz4Error};
 use super::record::{next_record, op, Header, RecordError};
 use super::{Compression, Connection};
 use crate::Time;
@@ -21,12 +23,17 @@ pub fn parse_compression(value: &[u8]) -> Option<Compression> {
     }
 }
 
-/// Decompress chunk data that should expand to exactly `size` bytes. The error string says what
-/// went wrong; the caller adds file and offset.
-pub fn decompress(compression: Compression, data: &[u8], size: u64) -> Result<Vec<u8>, String> {
+/// Decompress chunk data that should expand to exactly `size` bytes, into a buffer from `pool`.
+/// The error string says what went wrong; the caller adds file and offset.
+pub fn decompress(
+    compression: Compression,
+    data: &[u8],
+    size: u64,
+    pool: &BufferPool,
+) -> Result<ChunkBuf, String> {
     let size_usize =
         usize::try_from(size).map_err(|_| format!("uncompressed size {size} too large"))?;
-    let out = match compression {
+    match compression {
         Compression::None => {
             if data.len() as u64 != size {
                 return Err(format!(
@@ -34,20 +41,44 @@ pub fn decompress(compression: Compression, data: &[u8], size: u64) -> Result<Ve
                     data.len()
                 ));
             }
-            return Ok(data.to_vec());
+            let mut buf = pool.take(size_usize);
+            buf.as_mut_slice().copy_from_slice(data);
+            Ok(buf)
         }
-        Compression::Bz2 => read_bounded(bzip2::read::MultiBzDecoder::new(data), size_usize)
-            .map_err(|e| format!("bz2 chunk: {e}"))?,
-        Compression::Lz4 => lz4_frames(data, size_usize)?,
-    };
-    if out.len() != size_usize {
-        return Err(format!(
-            "{} chunk expands to {} bytes but declares {size}",
-            compression.as_str(),
-            out.len()
-        ));
+        Compression::Bz2 => {
+            let out = read_bounded(bzip2::read::MultiBzDecoder::new(data), size_usize)
+                .map_err(|e| format!("bz2 chunk: {e}"))?;
+            if out.len() != size_usize {
+                return Err(format!(
+                    "bz2 chunk expands to {} bytes but declares {size}",
+                    out.len()
+                ));
+            }
+            Ok(ChunkBuf::from(out))
+        }
+        Compression::Lz4 => {
+            // LZ4 cannot expand more than MAX_RATIO times: a larger size is a lie, refused
+            // before a buffer of that size exists.
+            let most = (data.len() as u64).saturating_mul(lz4::MAX_RATIO) + 1024;
+            if size > most {
+                return Err(format!(
+                    "lz4 chunk declares {size} bytes, more than its {} compressed bytes can hold",
+                    data.len()
+                ));
+            }
+            let mut buf = pool.take(size_usize);
+            match lz4::decode_frames(data, buf.as_mut_slice()) {
+                Ok(n) if n == size_usize => Ok(buf),
+                Ok(n) => Err(format!(
+                    "lz4 chunk expands to {n} bytes but declares {size}"
+                )),
+                Err(Lz4Error::TooLong(n)) => Err(format!(
+                    "lz4 chunk expands to at least {n} bytes but declares {size}: stopped there"
+                )),
+                Err(Lz4Error::Bad(e)) => Err(e),
+            }
+        }
     }
-    Ok(out)
 }
 
 /// Read at most `size + 1` bytes: one byte past the declared size is enough to know the chunk
@@ -55,33 +86,6 @@ pub fn decompress(compression: Compression, data: &[u8], size: u64) -> Result<Ve
 fn read_bounded<R: Read>(r: R, size: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(size.min(MAX_INITIAL_CAPACITY));
     r.take(size as u64 + 1).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-/// Decode LZ4 frames back to back. ROS's Python writer emits one frame per write call, while a
-/// frame decoder reports end of stream after the first frame, so keep going while input remains.
-fn lz4_frames(data: &[u8], size: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(size.min(MAX_INITIAL_CAPACITY));
-    let mut rest = data;
-    let mut frame = 0usize;
-    while !rest.is_empty() {
-        let before = rest.len();
-        let mut dec = lz4_flex::frame::FrameDecoder::new(&mut rest);
-        let room = (size + 1).saturating_sub(out.len()) as u64;
-        (&mut dec)
-            .take(room)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("lz4 chunk, frame {frame}: {e}"))?;
-        if out.len() > size {
-            break;
-        }
-        if rest.len() == before {
-            return Err(format!(
-                "lz4 chunk, frame {frame}: decoder made no progress"
-            ));
-        }
-        frame += 1;
-    }
     Ok(out)
 }
 
@@ -155,6 +159,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn decompress(c: Compression, data: &[u8], size: u64) -> Result<Vec<u8>, String> {
+        super::decompress(c, data, size, &BufferPool::new()).map(|b| b.to_vec())
+    }
+
     fn sample(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
     }
@@ -208,9 +216,11 @@ mod tests {
 
     #[test]
     fn lying_size_does_not_allocate_it() {
-        // Declares 4 GiB; the data is tiny. Must fail on the size mismatch, not on allocation.
+        // Declares 4 GiB; the data is tiny. Must fail on the size, not on allocation.
         let e = decompress(Compression::Lz4, &lz4(b"abc"), u32::MAX as u64).unwrap_err();
-        assert!(e.contains("expands to 3 bytes"), "{e}");
+        assert!(e.contains("more than its"), "{e}");
+        let e = decompress(Compression::Lz4, &lz4(&sample(100)), 5000).unwrap_err();
+        assert!(e.contains("expands to 100 bytes but declares 5000"), "{e}");
     }
 
     #[test]

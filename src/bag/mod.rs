@@ -2,7 +2,9 @@
 //!
 //! The container sits behind [`BagSource`] so that ROS 2 storage can arrive as another module.
 
+pub mod buffer;
 pub mod chunk;
+pub mod lz4;
 pub mod record;
 pub mod ros1;
 pub mod scan;
@@ -165,7 +167,7 @@ pub struct RawMessage {
     /// Position of the message in the file, used to order messages with equal times:
     /// (chunk record offset, offset of the message record inside the uncompressed chunk).
     pub order: (u64, u64),
-    pub buf: Arc<[u8]>,
+    pub buf: Arc<buffer::ChunkBuf>,
     pub range: Range<usize>,
 }
 

@@ -275,8 +275,9 @@ impl BagFile {
         }
     }
 
-    /// Read `len` bytes at `pos`; an error naming `what` when they are not all in the file.
-    pub fn read_at(&self, pos: u64, len: u64, what: &str) -> Result<Vec<u8>, BagError> {
+    /// An error naming `what` unless `len` bytes at `pos` are all in the file: checked before
+    /// any buffer of that size is made.
+    fn check_span(&self, pos: u64, len: u64, what: &str) -> Result<(), BagError> {
         if pos > self.size || len > self.size - pos {
             return Err(self.corrupt(
                 pos,
@@ -286,14 +287,41 @@ impl BagFile {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Read `len` bytes at `pos`; an error naming `what` when they are not all in the file.
+    pub fn read_at(&self, pos: u64, len: u64, what: &str) -> Result<Vec<u8>, BagError> {
+        self.check_span(pos, len, what)?;
         let mut buf = vec![0u8; len as usize];
+        self.read_into(pos, &mut buf, what)?;
+        Ok(buf)
+    }
+
+    /// Fill `buf` from `pos`; an error naming `what` when the bytes are not all in the file.
+    pub fn read_into(&self, pos: u64, buf: &mut [u8], what: &str) -> Result<(), BagError> {
+        let len = buf.len() as u64;
+        self.check_span(pos, len, what)?;
         self.file
-            .read_exact_at(&mut buf, pos)
+            .read_exact_at(buf, pos)
             .map_err(|source| BagError::Io {
                 path: self.path.clone(),
                 source,
-            })?;
-        Ok(buf)
+            })
+    }
+
+    /// [`Self::read_into`] a reused vector, which keeps its allocation (and so is zeroed only
+    /// when it grows) from call to call.
+    pub fn read_into_vec(
+        &self,
+        pos: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+        what: &str,
+    ) -> Result<(), BagError> {
+        self.check_span(pos, len, what)?;
+        buf.resize(len as usize, 0);
+        self.read_into(pos, buf, what)
     }
 
     fn read_u32_at(&self, pos: u64, what: &str) -> Result<u32, BagError> {

@@ -5,10 +5,11 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::buffer::{BufferPool, ChunkBuf};
 use super::chunk::{decompress, walk_chunk, ChunkEntry};
 use super::record::BagFile;
 use super::scan::{scan_file, Scan};
-use super::{BagError, BagSource, BagSummary, RawMessage};
+use super::{BagError, BagSource, BagSummary, Compression, RawMessage};
 use crate::Time;
 
 /// Chunks kept decompressed between windows. Each is kept only while it still overlaps later
@@ -18,7 +19,7 @@ const MAX_CACHED: usize = 4;
 /// A decompressed chunk with its messages located once.
 struct Loaded {
     chunk: usize,
-    buf: Arc<[u8]>,
+    buf: Arc<ChunkBuf>,
     /// (connection index, time, record offset, payload range), in chunk order.
     msgs: Vec<(usize, Time, u64, Range<usize>)>,
 }
@@ -28,6 +29,12 @@ pub struct Ros1Bag {
     scan: Scan,
     cache: Vec<Loaded>,
     decompressed: u64,
+    /// Decompressed chunks come from here and go back when their last message is dropped.
+    pool: BufferPool,
+    /// The compressed bytes of the chunks being loaded, one per loading thread, reused.
+    raw: [Vec<u8>; 2],
+    /// Load a window's chunks on two threads (when the machine has two cores).
+    parallel: bool,
 }
 
 impl Ros1Bag {
@@ -39,6 +46,9 @@ impl Ros1Bag {
             scan,
             cache: Vec::new(),
             decompressed: 0,
+            pool: BufferPool::new(),
+            raw: [Vec::new(), Vec::new()],
+            parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         })
     }
 
@@ -54,37 +64,51 @@ impl Ros1Bag {
 
     fn load(&mut self, chunk: usize) -> Result<Loaded, BagError> {
         self.decompressed += 1;
-        let info = &self.scan.summary.chunks[chunk];
-        let raw = self
-            .file
-            .read_at(info.data_pos, info.data_len, "chunk data")?;
-        let buf = decompress(info.compression, &raw, info.uncompressed_size)
-            .map_err(|d| self.file.corrupt(info.pos, d))?;
-        drop(raw);
-        let mut msgs = Vec::new();
-        let index: &HashMap<u32, usize> = &self.scan.conn_index;
-        let path = self.file.path();
-        walk_chunk(&buf, |e| {
-            if let ChunkEntry::Message {
-                conn_id,
-                time,
-                offset,
-                data,
-            } = e
-            {
-                // The scan either indexed every connection or warned about the unknown ones.
-                if let Some(&conn) = index.get(&conn_id) {
-                    msgs.push((conn, time, offset as u64, data));
+        load_chunk(&self.file, &self.scan, &self.pool, &mut self.raw[0], chunk)
+    }
+
+    /// Load `chunks` (none cached yet) into the cache, on two threads when there are several:
+    /// decompression is most of a tabular conversion's time and the order of loading changes
+    /// nothing (messages are sorted afterwards). On failure the error of the first failing
+    /// chunk in `chunks` order is returned, whatever the threads' timing.
+    fn load_all(&mut self, chunks: &[usize]) -> Result<(), BagError> {
+        self.decompressed += chunks.len() as u64;
+        let (file, scan, pool) = (&self.file, &self.scan, &self.pool);
+        let [raw0, raw1] = &mut self.raw;
+        // Each worker stops at its own first error, so every chunk before the earliest error
+        // found was tried: that error is the first in `chunks` order.
+        let work = |raw: &mut Vec<u8>, part: usize| -> Vec<(usize, Result<Loaded, BagError>)> {
+            let mut done = Vec::new();
+            for (k, &c) in chunks.iter().enumerate().skip(part).step_by(2) {
+                let r = load_chunk(file, scan, pool, raw, c);
+                let failed = r.is_err();
+                done.push((k, r));
+                if failed {
+                    break;
                 }
             }
-            Ok(())
-        })
-        .map_err(|e| e.at(path, info.data_pos))?;
-        Ok(Loaded {
-            chunk,
-            buf: Arc::from(buf),
-            msgs,
-        })
+            done
+        };
+        let mut results = if chunks.len() >= 2 && self.parallel {
+            std::thread::scope(|s| {
+                let other = s.spawn(|| work(raw1, 1));
+                let mut mine = work(raw0, 0);
+                match other.join() {
+                    Ok(theirs) => mine.extend(theirs),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+                mine
+            })
+        } else {
+            let mut all = work(raw0, 0);
+            all.extend(work(raw0, 1));
+            all
+        };
+        results.sort_by_key(|(k, _)| *k);
+        for (_, r) in results {
+            self.cache.push(r?);
+        }
+        Ok(())
     }
 
     /// The cached chunk `chunk`, loading it (and caching it) when absent.
@@ -145,6 +169,12 @@ impl BagSource for Ros1Bag {
             .filter(|&i| chunks[i].start < end && chunks[i].end >= start)
             .filter(|&i| self.chunk_has_wanted(i, wanted))
             .collect();
+        let missing: Vec<usize> = overlapping
+            .iter()
+            .copied()
+            .filter(|&i| !self.cache.iter().any(|l| l.chunk == i))
+            .collect();
+        self.load_all(&missing)?;
         for &i in &overlapping {
             let slot = self.get(i)?;
             let l = &self.cache[slot];
@@ -206,6 +236,51 @@ impl BagSource for Ros1Bag {
             )),
         }
     }
+}
+
+/// Read and decompress chunk `chunk` and locate its messages.
+fn load_chunk(
+    file: &BagFile,
+    scan: &Scan,
+    pool: &BufferPool,
+    raw: &mut Vec<u8>,
+    chunk: usize,
+) -> Result<Loaded, BagError> {
+    let info = &scan.summary.chunks[chunk];
+    let buf = if info.compression == Compression::None && info.data_len == info.uncompressed_size {
+        // Straight from the file into the chunk buffer: one copy.
+        let mut buf = pool.take(info.data_len as usize);
+        file.read_into(info.data_pos, buf.as_mut_slice(), "chunk data")?;
+        buf
+    } else {
+        file.read_into_vec(info.data_pos, info.data_len, raw, "chunk data")?;
+        decompress(info.compression, raw, info.uncompressed_size, pool)
+            .map_err(|d| file.corrupt(info.pos, d))?
+    };
+    let mut msgs = Vec::new();
+    let index: &HashMap<u32, usize> = &scan.conn_index;
+    let path = file.path();
+    walk_chunk(&buf, |e| {
+        if let ChunkEntry::Message {
+            conn_id,
+            time,
+            offset,
+            data,
+        } = e
+        {
+            // The scan either indexed every connection or warned about the unknown ones.
+            if let Some(&conn) = index.get(&conn_id) {
+                msgs.push((conn, time, offset as u64, data));
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| e.at(path, info.data_pos))?;
+    Ok(Loaded {
+        chunk,
+        buf: Arc::new(buf),
+        msgs,
+    })
 }
 
 #[cfg(test)]
@@ -382,6 +457,32 @@ mod tests {
         }
         assert_eq!(n, 1000);
         assert_eq!(bag.chunks_decompressed(), chunks);
+    }
+
+    /// Chunks are loaded on two threads; with several damaged chunks in one window the error
+    /// is the first damaged chunk's, every time.
+    #[test]
+    fn the_first_damaged_chunk_is_the_one_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bag");
+        write_bag(&p, Compression::Lz4, true);
+        let chunks = Ros1Bag::open(&p).unwrap().summary().chunks.clone();
+        assert!(chunks.len() >= 6, "{} chunks", chunks.len());
+        let mut bytes = std::fs::read(&p).unwrap();
+        for c in &chunks[3..6] {
+            let mid = (c.data_pos + c.data_len / 2) as usize;
+            bytes[mid - 8..mid + 8].fill(0xFF);
+        }
+        std::fs::write(&p, &bytes).unwrap();
+        for _ in 0..20 {
+            let mut bag = Ros1Bag::open(&p).unwrap();
+            let n = bag.summary().connections.len();
+            let e = bag
+                .read_window(Time::MIN, Time::MAX, &vec![true; n], &mut Vec::new())
+                .unwrap_err();
+            let at = format!("at offset {}:", chunks[3].pos);
+            assert!(e.to_string().contains(&at), "{e} should name {at}");
+        }
     }
 
     /// Damaged files give errors or warnings, never panics: flip bytes all over a bag and cut

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::buffer::BufferPool;
 use super::chunk::{decompress, parse_compression, parse_connection, walk_chunk, ChunkEntry};
 use super::record::{op, BagFile, Header};
 use super::{BagError, BagSummary, ChunkInfo, Compression, Connection, ConnectionStats};
@@ -354,7 +355,8 @@ fn sequential_record(
         op::CHUNK => {
             let (compression, size) = chunk_header(file, &h, pos)?;
             let raw = file.read_data(&rec)?;
-            let buf = decompress(compression, &raw, size).map_err(|d| file.corrupt(pos, d))?;
+            let buf = decompress(compression, &raw, size, &BufferPool::new())
+                .map_err(|d| file.corrupt(pos, d))?;
             drop(raw);
             // Collect first, apply after: a chunk that fails half way must not count.
             let mut conns = Vec::new();
