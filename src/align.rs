@@ -84,21 +84,90 @@ pub struct SourceStats {
     pub holds: u64,
     /// Ticks dropped because this source had nothing.
     pub drops: u64,
-    /// |t - t_k| of every pick, in ns, for percentiles.
-    dts: Vec<Time>,
+    /// |t - t_k| of every pick, for percentiles.
+    dts: DtSketch,
 }
 
 impl SourceStats {
-    /// Nearest-rank percentile of |dt| over picks, in seconds.
+    /// Nearest-rank percentile of |dt| over picks, in seconds: exact for up to
+    /// [`EXACT_DTS`] picks, within 1/128 (rounded down) beyond; the maximum is always exact.
     pub fn dt_percentile(&self, p: f64) -> Option<f64> {
-        if self.dts.is_empty() {
+        self.dts.percentile(p).map(|v| v as f64 / NANOS as f64)
+    }
+}
+
+/// Picks whose |dt| are kept one by one; past this a histogram holds them.
+pub const EXACT_DTS: usize = 4096;
+/// Histogram buckets per power of two (the relative resolution).
+const SUB: usize = 128;
+
+/// |dt| values in fixed memory, so that an hour-long episode does not grow the report: exact
+/// while few, then a log-linear histogram (128 buckets per power of two of nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct DtSketch {
+    exact: Vec<u64>,
+    hist: Vec<u64>,
+    count: u64,
+    max: u64,
+}
+
+impl DtSketch {
+    fn push(&mut self, v: u64) {
+        self.count += 1;
+        self.max = self.max.max(v);
+        if !self.hist.is_empty() {
+            self.hist[bucket(v)] += 1;
+            return;
+        }
+        self.exact.push(v);
+        if self.exact.len() > EXACT_DTS {
+            self.hist = vec![0; bucket(u64::MAX) + 1];
+            for x in std::mem::take(&mut self.exact) {
+                self.hist[bucket(x)] += 1;
+            }
+        }
+    }
+
+    fn percentile(&self, p: f64) -> Option<u64> {
+        if self.count == 0 {
             return None;
         }
-        let mut v = self.dts.clone();
-        v.sort_unstable();
-        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-        Some(v[rank.clamp(1, v.len()) - 1] as f64 / NANOS as f64)
+        let rank = (((p / 100.0) * self.count as f64).ceil() as u64).clamp(1, self.count);
+        if rank == self.count {
+            return Some(self.max);
+        }
+        if self.hist.is_empty() {
+            let mut v = self.exact.clone();
+            v.sort_unstable();
+            return Some(v[rank as usize - 1]);
+        }
+        let mut seen = 0;
+        for (b, &n) in self.hist.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(bucket_low(b));
+            }
+        }
+        Some(self.max)
     }
+}
+
+/// Values below SUB have a bucket each; above, SUB buckets per power of two.
+fn bucket(v: u64) -> usize {
+    if v < SUB as u64 {
+        return v as usize;
+    }
+    let shift = (63 - v.leading_zeros()) as usize - 7;
+    SUB + shift * SUB + ((v >> shift) as usize - SUB)
+}
+
+/// The smallest value of bucket `b`.
+fn bucket_low(b: usize) -> u64 {
+    if b < SUB {
+        return b as u64;
+    }
+    let (shift, sub) = ((b - SUB) / SUB, (b - SUB) % SUB);
+    ((SUB + sub) as u64) << shift
 }
 
 /// The sync report of one episode.
@@ -361,7 +430,7 @@ impl<T: Clone> Aligner<T> {
                 Some(i) => {
                     let e = &self.buffers[s][i];
                     self.stats[s].picks += 1;
-                    self.stats[s].dts.push((e.stamp - t).abs());
+                    self.stats[s].dts.push((e.stamp - t).unsigned_abs());
                     self.last_pick[s] = Some(e.value.clone());
                 }
                 None => match self.rules[s].on_missing {
@@ -431,6 +500,40 @@ impl<T: Clone> Aligner<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dt_buckets_cover_every_value_in_order() {
+        for v in (0..5000u64).chain([1 << 20, 123_456_789, u64::MAX / 3, u64::MAX]) {
+            let b = bucket(v);
+            assert!(bucket_low(b) <= v, "{v}");
+            // Within 1/128 below the value.
+            assert!(v - bucket_low(b) <= v / SUB as u64, "{v}");
+            assert!(bucket(v.saturating_add(1)) >= b);
+        }
+    }
+
+    #[test]
+    fn dt_percentiles_stay_close_in_fixed_memory_past_the_exact_count() {
+        let mut s = DtSketch::default();
+        let n = EXACT_DTS as u64 * 10;
+        for i in 0..n {
+            s.push((i * 7919) % n * 1000); // a permutation of 0, 1000, ..., (n-1)*1000
+        }
+        assert!(s.exact.is_empty() && s.exact.capacity() == 0);
+        assert_eq!(s.percentile(100.0), Some((n - 1) * 1000));
+        let p50 = s.percentile(50.0).unwrap() as f64;
+        let want = (n / 2 - 1) as f64 * 1000.0;
+        assert!(
+            (p50 - want).abs() <= want / 128.0 + 1000.0,
+            "{p50} vs {want}"
+        );
+        let mut few = DtSketch::default();
+        for v in [5, 1, 4, 2, 3] {
+            few.push(v);
+        }
+        assert_eq!(few.percentile(50.0), Some(3));
+        assert_eq!(few.percentile(100.0), Some(5));
+    }
 
     const MS: Time = 1_000_000;
 
