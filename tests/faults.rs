@@ -6,8 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
 
 use bagstream::synth::{write_teleop_bag, TeleopSpec};
 use common::*;
@@ -17,7 +17,7 @@ fn bagstream() -> Command {
 }
 
 /// A teleop bag with the 96x64 camera of the fixtures, `seconds` long.
-fn camera_bag(path: &Path, seconds: f64) {
+fn teleop_camera_bag(path: &Path, seconds: f64) {
     let spec = TeleopSpec {
         seconds,
         camera_hz: 30.0,
@@ -111,23 +111,6 @@ fn still_running(pids: &[u32]) -> Vec<u32> {
         .collect()
 }
 
-/// Waits until the memory log has a `chunk` line: the conversion is midway.
-fn wait_for_chunk_line(child: &mut Child, log: &Path) {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.lines().any(|l| l.contains(", chunk ")) {
-            return;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be signalled"
-        );
-        assert!(started.elapsed() < Duration::from_secs(60), "no chunk line");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 struct Signalled {
     code: Option<i32>,
     stderr: String,
@@ -165,7 +148,9 @@ fn convert_and_signal(
         cmd.process_group(0);
     }
     let mut child = cmd.spawn().unwrap();
-    wait_for_chunk_line(&mut child, &log);
+    wait_for_log(&mut child, &log, |t| {
+        t.lines().any(|l| l.contains(", chunk "))
+    });
     let ffmpeg = children_named(child.id(), "ffmpeg");
     let target = if group {
         -(child.id() as i32)
@@ -217,7 +202,7 @@ fn sigterm_midway_exits_quickly_and_leaves_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("long.bag");
-    camera_bag(&bag, 60.0);
+    teleop_camera_bag(&bag, 60.0);
     let out = dir.path().join("ds");
     let s = convert_and_signal(dir.path(), &bag, &out, false, libc::SIGTERM, false);
     check_signalled(&s, "SIGTERM", 143, dir.path());
@@ -237,7 +222,7 @@ fn ctrl_c_to_the_process_group_is_an_interruption_not_an_encoder_failure() {
     }
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("long.bag");
-    camera_bag(&bag, 60.0);
+    teleop_camera_bag(&bag, 60.0);
     let out = dir.path().join("ds");
     // ffmpeg gets the SIGINT too and stops reading: still reported as the interruption.
     let s = convert_and_signal(dir.path(), &bag, &out, false, libc::SIGINT, true);
@@ -253,18 +238,16 @@ fn sigterm_during_append_keeps_the_old_dataset_byte_identical() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
-    let o = bagstream()
-        .args(["convert", "-q", "--config"])
-        .arg(video_config(dir.path()))
-        .arg("--out")
-        .arg(&out)
-        .arg(fixture("teleop_lz4.bag"))
-        .output()
-        .unwrap();
+    let o = run_convert(
+        &[],
+        &video_config(dir.path()),
+        &out,
+        &[&fixture("teleop_lz4.bag")],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let before = snapshot(&out);
     let bag = dir.path().join("long.bag");
-    camera_bag(&bag, 60.0);
+    teleop_camera_bag(&bag, 60.0);
     let s = convert_and_signal(dir.path(), &bag, &out, true, libc::SIGTERM, false);
     check_signalled(&s, "SIGTERM", 143, dir.path());
     assert!(
@@ -330,7 +313,7 @@ fn tmpfs_run(size: &str, setup: &str, args: &str, after: &str) -> Option<(i32, S
 fn a_full_disk_while_writing_parquet_is_a_clear_error_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("cam.bag");
-    camera_bag(&bag, 20.0);
+    teleop_camera_bag(&bag, 20.0);
     let config = image_config(dir.path());
     // PNG frames in the data parquet: more than the 256 kB disk.
     let args = format!(
@@ -388,17 +371,15 @@ fn append_onto_a_disk_that_fills_keeps_the_old_dataset() {
     }
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old");
-    let o = bagstream()
-        .args(["convert", "-q", "--config"])
-        .arg(image_config(dir.path()))
-        .arg("--out")
-        .arg(&old)
-        .arg(fixture("teleop_lz4.bag"))
-        .output()
-        .unwrap();
+    let o = run_convert(
+        &[],
+        &image_config(dir.path()),
+        &old,
+        &[&fixture("teleop_lz4.bag")],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bag = dir.path().join("cam.bag");
-    camera_bag(&bag, 20.0);
+    teleop_camera_bag(&bag, 20.0);
     let sums = "cd /mnt/ds && find . -type f | sort | xargs sha256sum";
     let setup = format!(
         "cp -a {} /mnt/ds; ({sums}) > /tmp/.bagstream-faults-sums-$$",
@@ -469,7 +450,7 @@ fn an_unwritable_output_is_a_usage_error_found_before_any_work() {
 /// A camera bag whose middle chunk is overwritten with 0xFF: its first record's header length
 /// runs past the chunk, found only when the reader gets there.
 fn bad_bag(path: &Path) {
-    camera_bag(path, 6.0);
+    teleop_camera_bag(path, 6.0);
     let chunks = bagstream::bag::open(path).unwrap().summary().chunks.clone();
     assert!(chunks.len() > 4, "{} chunks", chunks.len());
     let c = &chunks[chunks.len() / 2];
@@ -554,9 +535,9 @@ fn a_bad_bag_stops_the_run_keeping_the_episodes_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, bad, c) = (d.join("a.bag"), d.join("bad.bag"), d.join("c.bag"));
-    camera_bag(&a, 3.0);
+    teleop_camera_bag(&a, 3.0);
     bad_bag(&bad);
-    camera_bag(&c, 4.0);
+    teleop_camera_bag(&c, 4.0);
     let config = video_config(d);
 
     let reference = d.join("ref");
@@ -616,9 +597,9 @@ fn keep_going_skips_the_bad_bags_and_lists_them() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, bad, c) = (d.join("a.bag"), d.join("bad.bag"), d.join("c.bag"));
-    camera_bag(&a, 3.0);
+    teleop_camera_bag(&a, 3.0);
     bad_bag(&bad);
-    camera_bag(&c, 4.0);
+    teleop_camera_bag(&c, 4.0);
     let not_a_bag = d.join("notes.txt");
     std::fs::write(&not_a_bag, "not a bag at all").unwrap();
     let config = video_config(d);
@@ -672,9 +653,9 @@ fn keep_going_with_image_features_rolls_back_rows_in_a_shared_data_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (a, bad, c) = (d.join("a.bag"), d.join("bad.bag"), d.join("c.bag"));
-    camera_bag(&a, 3.0);
+    teleop_camera_bag(&a, 3.0);
     bad_bag(&bad);
-    camera_bag(&c, 4.0);
+    teleop_camera_bag(&c, 4.0);
     let config = image_config(d);
     let reference = d.join("ref");
     let o = run_convert(&[], &config, &reference, &[&a, &c]);

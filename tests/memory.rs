@@ -6,7 +6,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions};
@@ -63,19 +62,7 @@ fn a_killed_run_leaves_a_complete_last_log_line_and_no_dataset() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    loop {
-        let lines = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
-        if lines >= 200 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(started.elapsed() < Duration::from_secs(60), "no log lines");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_log(&mut child, &log, |t| t.lines().count() >= 200);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();

@@ -358,3 +358,24 @@ pub fn camera_bag(
     }
     w.finish().unwrap();
 }
+
+/// Waits until the text of `log` satisfies `ready` (a run that has got far enough to be
+/// interrupted); fails if `child` ends first or a minute passes.
+pub fn wait_for_log(child: &mut std::process::Child, log: &Path, ready: impl Fn(&str) -> bool) {
+    let started = std::time::Instant::now();
+    loop {
+        if ready(&std::fs::read_to_string(log).unwrap_or_default()) {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{} never got far enough",
+            log.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
