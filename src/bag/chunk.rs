@@ -3,13 +3,21 @@
 use std::io::Read;
 use std::ops::Range;
 
-use super::record::{next_record, op, Header, RecordError};
+use super::record::{next_record, op, unknown_op, Header, RecordError};
 use super::{Compression, Connection};
 use crate::Time;
 
 /// Buffers start no larger than this even when a chunk declares more; they grow as real bytes
 /// arrive, so a lying size field cannot reserve gigabytes up front.
 const MAX_INITIAL_CAPACITY: usize = 64 << 20;
+
+/// Nor larger than this many times the compressed data (typical ratios are 2 to 10).
+const INITIAL_RATIO: usize = 8;
+
+/// LZ4 output is at most about 255 bytes per input byte (a match length grows by 255 per
+/// extension byte), plus the frame's own slack: a larger declared size is a lie.
+const LZ4_MAX_RATIO: u64 = 256;
+const LZ4_SLACK: u64 = 64 << 10;
 
 /// Map the chunk header's `compression` value.
 pub fn parse_compression(value: &[u8]) -> Option<Compression> {
@@ -36,10 +44,35 @@ pub fn decompress(compression: Compression, data: &[u8], size: u64) -> Result<Ve
             }
             return Ok(data.to_vec());
         }
-        Compression::Bz2 => read_bounded(bzip2::read::MultiBzDecoder::new(data), size_usize)
-            .map_err(|e| format!("bz2 chunk: {e}"))?,
-        Compression::Lz4 => lz4_frames(data, size_usize)?,
+        Compression::Bz2 => read_bounded(
+            bzip2::read::MultiBzDecoder::new(data),
+            size_usize,
+            data.len(),
+        )
+        .map_err(|e| format!("bz2 chunk: {e}"))?,
+        Compression::Lz4 => {
+            let most = (data.len() as u64)
+                .saturating_mul(LZ4_MAX_RATIO)
+                .saturating_add(LZ4_SLACK);
+            if size > most {
+                return Err(format!(
+                    "lz4 chunk of {} bytes declares {size} bytes uncompressed, more than LZ4 \
+                     can expand to",
+                    data.len()
+                ));
+            }
+            lz4_frames(data, size_usize)?
+        }
     };
+    if out.len() > size_usize {
+        // Stopped one byte past the declared size: how far it would have gone is not known,
+        // and not worth the memory to find out.
+        return Err(format!(
+            "{} chunk expands past its declared size of {size} bytes (decompression stopped \
+             there)",
+            compression.as_str()
+        ));
+    }
     if out.len() != size_usize {
         return Err(format!(
             "{} chunk expands to {} bytes but declares {size}",
@@ -50,10 +83,15 @@ pub fn decompress(compression: Compression, data: &[u8], size: u64) -> Result<Ve
     Ok(out)
 }
 
+fn initial_capacity(size: usize, compressed: usize) -> usize {
+    size.min(MAX_INITIAL_CAPACITY)
+        .min(compressed.saturating_mul(INITIAL_RATIO))
+}
+
 /// Read at most `size + 1` bytes: one byte past the declared size is enough to know the chunk
 /// lies, without ever holding an unbounded buffer.
-fn read_bounded<R: Read>(r: R, size: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(size.min(MAX_INITIAL_CAPACITY));
+fn read_bounded<R: Read>(r: R, size: usize, compressed: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(initial_capacity(size, compressed));
     r.take(size as u64 + 1).read_to_end(&mut out)?;
     Ok(out)
 }
@@ -61,7 +99,7 @@ fn read_bounded<R: Read>(r: R, size: usize) -> std::io::Result<Vec<u8>> {
 /// Decode LZ4 frames back to back. ROS's Python writer emits one frame per write call, while a
 /// frame decoder reports end of stream after the first frame, so keep going while input remains.
 fn lz4_frames(data: &[u8], size: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(size.min(MAX_INITIAL_CAPACITY));
+    let mut out = Vec::with_capacity(initial_capacity(size, data.len()));
     let mut rest = data;
     let mut frame = 0usize;
     while !rest.is_empty() {
@@ -100,8 +138,8 @@ pub enum ChunkEntry {
     },
 }
 
-/// Walk every record of a decompressed chunk. Records other than messages and connections are
-/// skipped (none are expected there, but they do not stop a reader).
+/// Walk every record of a decompressed chunk. A chunk holds only messages and connections;
+/// any other op code means the chunk is not what it claims to be, and is an error.
 pub fn walk_chunk(
     buf: &[u8],
     mut f: impl FnMut(ChunkEntry) -> Result<(), RecordError>,
@@ -119,7 +157,12 @@ pub fn walk_chunk(
             op::CONNECTION => f(ChunkEntry::Connection(
                 parse_connection(&rec.header, rec.data).map_err(at)?,
             ))?,
-            _ => {}
+            other => {
+                return Err(RecordError::new(
+                    rec.pos as u64,
+                    unknown_op(other, "inside a chunk"),
+                ))
+            }
         }
         pos = rec.end;
     }
@@ -200,7 +243,10 @@ mod tests {
             (Compression::None, data.clone()),
         ] {
             let e = decompress(c, &packed, 100).unwrap_err();
-            assert!(e.contains("declares 100"), "{c:?}: {e}");
+            assert!(
+                e.contains("declares 100") || e.contains("size of 100 "),
+                "{c:?}: {e}"
+            );
             let e = decompress(c, &packed, 20_000).unwrap_err();
             assert!(e.contains("declares 20000"), "{c:?}: {e}");
         }
@@ -208,8 +254,10 @@ mod tests {
 
     #[test]
     fn lying_size_does_not_allocate_it() {
-        // Declares 4 GiB; the data is tiny. Must fail on the size mismatch, not on allocation.
+        // Declares 4 GiB; the data is tiny. Must fail on the size, not on allocation.
         let e = decompress(Compression::Lz4, &lz4(b"abc"), u32::MAX as u64).unwrap_err();
+        assert!(e.contains("more than LZ4 can expand to"), "{e}");
+        let e = decompress(Compression::Bz2, &bz2(b"abc"), u32::MAX as u64).unwrap_err();
         assert!(e.contains("expands to 3 bytes"), "{e}");
     }
 

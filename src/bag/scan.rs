@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::chunk::{decompress, parse_compression, parse_connection, walk_chunk, ChunkEntry};
-use super::record::{op, BagFile, Header};
+use super::record::{op, unknown_op, BagFile, FileRecord, Header};
 use super::{BagError, BagSummary, ChunkInfo, Compression, Connection, ConnectionStats};
 use crate::Time;
 
@@ -207,7 +207,7 @@ fn scan_indexed(file: &BagFile, header: &BagHeader) -> Result<Scan, BagError> {
                     counts,
                 });
             }
-            _ => {}
+            other => return Err(file.corrupt(pos, unknown_op(other, "in the index section"))),
         }
         pos = rec.end();
     }
@@ -311,20 +311,35 @@ fn chunk_header(file: &BagFile, h: &Header<'_>, pos: u64) -> Result<(Compression
 }
 
 /// Walk the records from `pos` to the end of the file, decompressing each chunk once.
+///
+/// Where the file ends inside a record (a recorder killed mid-write, a copy cut short) the
+/// records before it are intact: the scan stops there with a warning naming the offset. A
+/// record that is all there but does not parse is corruption, and an error: converting around
+/// it would silently lose the chunks after it.
 fn scan_sequential(file: &BagFile, mut pos: u64, mut b: Builder) -> Result<Scan, BagError> {
     let path = file.path().display();
     let mut unknown_conns: Vec<u32> = Vec::new();
     while pos < file.size() {
-        match sequential_record(file, pos, &mut b, &mut unknown_conns) {
-            Ok(next) => pos = next,
-            Err(e) => {
+        let rec = match file.record_at(pos) {
+            Ok(rec) => rec,
+            Err(e @ BagError::Corrupt { .. }) => {
                 b.warnings.push(format!(
-                    "{path}: truncated or corrupt record at offset {pos} ({e}): stopped after \
-                     the last complete chunk"
+                    "{path}: the file ends inside the record at offset {pos} ({e}): read up to \
+                     that offset, the messages after it are lost"
                 ));
                 break;
             }
+            Err(e) => return Err(e),
+        };
+        if unfinished_chunk(file, &rec)? {
+            b.warnings.push(format!(
+                "{path}: the chunk at offset {pos} was never finished (its sizes are still 0, \
+                 the recorder stopped while writing it): read up to that offset, the messages \
+                 after it are lost"
+            ));
+            break;
         }
+        pos = sequential_record(file, rec, &mut b, &mut unknown_conns)?;
     }
     if !unknown_conns.is_empty() {
         b.warnings.push(format!(
@@ -335,15 +350,27 @@ fn scan_sequential(file: &BagFile, mut pos: u64, mut b: Builder) -> Result<Scan,
     Ok(b.finish(false))
 }
 
-/// Handle the record at `pos`; returns the offset of the next one.
+/// ROS's recorder writes a chunk's record header with sizes 0 and fills them in when the
+/// chunk is closed: a killed recorder leaves such a chunk, with its data (and garbage) after it.
+fn unfinished_chunk(file: &BagFile, rec: &FileRecord) -> Result<bool, BagError> {
+    if rec.data_len != 0 || rec.end() >= file.size() {
+        return Ok(false);
+    }
+    let Ok(h) = Header::parse(&rec.header) else {
+        return Ok(false);
+    };
+    Ok(h.op() == Ok(op::CHUNK) && h.u32("size") == Ok(0))
+}
+
+/// Handle the record `rec`; returns the offset of the next one.
 fn sequential_record(
     file: &BagFile,
-    pos: u64,
+    rec: FileRecord,
     b: &mut Builder,
     unknown: &mut Vec<u32>,
 ) -> Result<u64, BagError> {
     let path = file.path();
-    let rec = file.record_at(pos)?;
+    let pos = rec.pos;
     let h = rec.parse_header(path)?;
     let at = |e: super::record::RecordError| e.at(path, pos);
     match h.op().map_err(at)? {
@@ -409,7 +436,8 @@ fn sequential_record(
             });
         }
         // Index data, chunk infos and a stray bag header carry nothing a sequential scan needs.
-        _ => {}
+        op::INDEX_DATA | op::CHUNK_INFO | op::BAG_HEADER => {}
+        other => return Err(file.corrupt(pos, unknown_op(other, "between chunks"))),
     }
     Ok(rec.end())
 }
