@@ -425,6 +425,23 @@ pub fn push_record(out: &mut Vec<u8>, header: &[u8], data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+/// Offset in `buf` of the value of header field `name` of the record at `pos` (for tests that
+/// damage one field of a generated bag).
+#[cfg(test)]
+pub(crate) fn field_value_offset(buf: &[u8], pos: usize, name: &str) -> Option<usize> {
+    let end = pos + 4 + read_u32(buf, pos)? as usize;
+    let mut p = pos + 4;
+    while p < end {
+        let len = read_u32(buf, p)? as usize;
+        let field = buf.get(p + 4..p + 4 + len)?;
+        if field.starts_with(name.as_bytes()) && field.get(name.len()) == Some(&b'=') {
+            return Some(p + 4 + name.len() + 1);
+        }
+        p += 4 + len;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

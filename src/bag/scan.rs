@@ -273,10 +273,32 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
             .conn_index
             .get(&id)
             .ok_or_else(|| file.corrupt(pos, format!("index data for unknown connection {id}")))?;
+        // Window reads pick chunks by the chunk info's time range and messages by their
+        // index times: if the two disagree, messages would be skipped without a word.
+        let listed = info.counts.iter().find(|c| c.0 == id).map_or(0, |c| c.1);
+        if listed != count {
+            return Err(file.corrupt(
+                pos,
+                format!(
+                    "index data lists {count} messages of connection {id}, the chunk info {listed}"
+                ),
+            ));
+        }
         let data = file.read_data(&irec)?;
         for e in data.chunks_exact(12) {
             let time =
                 super::record::time_from_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+            if time < info.start || time > info.end {
+                return Err(file.corrupt(
+                    pos,
+                    format!(
+                        "index data has a message at {} outside its chunk's time range {}..{}",
+                        secs(time),
+                        secs(info.start),
+                        secs(info.end)
+                    ),
+                ));
+            }
             let offset = u32::from_le_bytes([e[8], e[9], e[10], e[11]]) as u64;
             b.add_message(conn, time, chunk, info.chunk_pos, offset);
         }
@@ -293,6 +315,10 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
         counts: info.counts,
     });
     Ok(())
+}
+
+fn secs(t: Time) -> String {
+    format!("{:.9} s", t as f64 / 1e9)
 }
 
 fn chunk_header(file: &BagFile, h: &Header<'_>, pos: u64) -> Result<(Compression, u64), BagError> {
@@ -569,6 +595,37 @@ mod tests {
         assert!(!s.summary.indexed);
         assert!(
             s.summary.warnings[0].contains("index unusable"),
+            "{:?}",
+            s.summary.warnings
+        );
+        check(&s);
+    }
+
+    /// Found by the fuzzer (bag target): a chunk info whose start time lies made every
+    /// window but one huge one skip that chunk, losing its messages without a word.
+    #[test]
+    fn chunk_info_times_that_disagree_with_the_index_data_fall_back_to_sequential() {
+        use crate::bag::record::{field_value_offset, next_record};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bag");
+        write_bag(&p, Compression::None, true);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = field_value_offset(&bytes, 13, "index_pos").unwrap();
+        let mut pos = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let mut infos = Vec::new();
+        while let Some(rec) = next_record(&bytes, pos).unwrap() {
+            if rec.header.op().unwrap() == op::CHUNK_INFO {
+                infos.push(rec.pos);
+            }
+            pos = rec.end;
+        }
+        let start = field_value_offset(&bytes, infos[1], "start_time").unwrap();
+        bytes[start..start + 4].copy_from_slice(&15_848u32.to_le_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let s = scan(&p).unwrap();
+        assert!(!s.summary.indexed);
+        assert!(
+            s.summary.warnings[0].contains("outside its chunk's time range"),
             "{:?}",
             s.summary.warnings
         );
