@@ -247,6 +247,7 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
     let (compression, size) = chunk_header(file, &h, info.chunk_pos)?;
     let chunk = b.summary.chunks.len();
     let mut pos = rec.end();
+    let (mut first, mut last) = (Time::MAX, Time::MIN);
     for _ in 0..info.counts.len() {
         let irec = file.record_at(pos)?;
         let ih = irec.parse_header(path)?;
@@ -299,10 +300,26 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
                     ),
                 ));
             }
+            first = first.min(time);
+            last = last.max(time);
             let offset = u32::from_le_bytes([e[8], e[9], e[10], e[11]]) as u64;
             b.add_message(conn, time, chunk, info.chunk_pos, offset);
         }
         pos = irec.end();
+    }
+    // ROS writes the chunk's range as its messages' earliest and latest times; a wider range
+    // would let reads of the chunk meet records the time ranges of the summary do not cover.
+    if first <= last && (first, last) != (info.start, info.end) {
+        return Err(file.corrupt(
+            info.chunk_pos,
+            format!(
+                "the chunk info gives the chunk the time range {}..{}, its index data {}..{}",
+                secs(info.start),
+                secs(info.end),
+                secs(first),
+                secs(last)
+            ),
+        ));
     }
     b.summary.chunks.push(ChunkInfo {
         pos: info.chunk_pos,
@@ -609,7 +626,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.bag");
         write_bag(&p, Compression::None, true);
-        let mut bytes = std::fs::read(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
         let at = field_value_offset(&bytes, 13, "index_pos").unwrap();
         let mut pos = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
         let mut infos = Vec::new();
@@ -619,17 +636,28 @@ mod tests {
             }
             pos = rec.end;
         }
-        let start = field_value_offset(&bytes, infos[1], "start_time").unwrap();
-        bytes[start..start + 4].copy_from_slice(&15_848u32.to_le_bytes());
-        std::fs::write(&p, &bytes).unwrap();
-        let s = scan(&p).unwrap();
-        assert!(!s.summary.indexed);
-        assert!(
-            s.summary.warnings[0].contains("outside its chunk's time range"),
-            "{:?}",
-            s.summary.warnings
-        );
-        check(&s);
+        // A start after the chunk's messages; then (found next) an end a little after the
+        // last message: a range wider than the messages let a read meet records that the
+        // summary's time ranges, and so the windows, did not cover.
+        for (field, edit, want) in [
+            ("start_time", 15_848u32, "outside its chunk's time range"),
+            ("end_time", 0, "its index data"),
+        ] {
+            let mut bad = bytes.clone();
+            let at = field_value_offset(&bad, infos[1], field).unwrap();
+            let sec = u32::from_le_bytes(bad[at..at + 4].try_into().unwrap());
+            let v = if edit == 0 { sec + 1 } else { edit };
+            bad[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            std::fs::write(&p, &bad).unwrap();
+            let s = scan(&p).unwrap();
+            assert!(!s.summary.indexed, "{field}");
+            assert!(
+                s.summary.warnings[0].contains(want),
+                "{field}: {:?}",
+                s.summary.warnings
+            );
+            check(&s);
+        }
     }
 
     #[test]
