@@ -4,7 +4,7 @@ BIN := $(or $(CARGO_TARGET_DIR),target)/release/bagstream
 SHARED ?= ../shared
 LEROBOT_CHECK ?= $(SHARED)/tools/lerobot-check
 
-.PHONY: run build test lint fixtures compat bench clean
+.PHONY: run build test lint fuzz fixtures compat bench clean
 
 build:
 	$(CARGO) build --release
@@ -17,6 +17,14 @@ run: build
 
 test:
 	$(CARGO) test --all-targets
+
+# The in-tree fuzzer (examples/fuzz.rs): each target (bag reader, definition parser, dynamic
+# decoder) for FUZZ_SECS seconds; prints executions and crashes per target, fails on a crash.
+# The dev profile (overflow checks on) shares the test build; FUZZ_FLAGS=--release for speed.
+FUZZ_SECS ?= 60
+FUZZ_FLAGS ?=
+fuzz:
+	$(CARGO) run $(FUZZ_FLAGS) --example fuzz -- --secs $(FUZZ_SECS)
 
 lint:
 	$(CARGO) fmt --check

@@ -709,6 +709,18 @@ fn dedup_names(names: Vec<String>) -> Vec<String> {
 
 fn unknown_topic(bag: &dyn BagSource, bag_name: &str, at: &str, topic: &str) -> Error {
     let summary = bag.summary();
+    if summary.connections.is_empty() && summary.chunks.is_empty() {
+        // Nothing the config could name: the bag is the problem, not the config.
+        return Error::Conversion(format!(
+            "{bag_name}: the bag is empty (no connections, no messages{}), so {at} has no \
+             topic `{topic}` to read",
+            if summary.warnings.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", summary.warnings.join("; "))
+            }
+        ));
+    }
     let topics = summary.topics().join(", ");
     let text = format!(
         "{bag_name}: {at}: topic `{topic}` is not in the bag; its topics are: {}",
@@ -754,8 +766,13 @@ fn plan_source(
                 src.topic, conn.datatype
             ))
         };
-        let schema =
-            Schema::parse(&conn.datatype, &conn.message_definition).map_err(|e| context(&e))?;
+        // A definition that does not parse is the bag's fault, whatever the config says.
+        let schema = Schema::parse(&conn.datatype, &conn.message_definition).map_err(|e| {
+            Error::Conversion(format!(
+                "{bag_name}: {at}: topic {} ({}), field `{}`: {e}",
+                src.topic, conn.datatype, src.field
+            ))
+        })?;
         extractors[c] =
             Some(Extractor::new(&schema, &path, src.joints.as_deref()).map_err(|e| context(&e))?);
         if src.stamp == Stamp::Header {
@@ -778,12 +795,22 @@ fn plan_source(
         .as_ref()
         .expect("first message is on one of the source's connections");
     // The first message settles the feature's shape; a path it cannot serve (a slice past
-    // the array, a joint that is not there) is a config error, found before any work.
-    let shape_err = |e: crate::msg::DecodeError| {
-        Error::Usage(format!(
+    // the array, a joint that is not there) is a config error, found before any work. A
+    // message shorter than its definition is the bag's fault, as it would be later on.
+    let shape_err = |e: crate::msg::DecodeError| match e {
+        crate::msg::DecodeError::Truncated { .. } => Error::Decode {
+            bag: bag_name.to_string(),
+            topic: src.topic.clone(),
+            field: src.field.clone(),
+            detail: format!(
+                "first message, at {:.9} s: {e}",
+                first_msg.time as f64 / 1e9
+            ),
+        },
+        e => Error::Usage(format!(
             "{bag_name}: {at}: field `{}` of topic {} in its first message: {e}",
             src.field, src.topic
-        ))
+        )),
     };
     let mut values = Vec::new();
     ex.extract(first_msg.data(), &mut values)
@@ -865,8 +892,12 @@ fn plan_camera(
                 src.topic, conn.datatype
             ))
         };
-        let schema =
-            Schema::parse(&conn.datatype, &conn.message_definition).map_err(|e| context(&e))?;
+        let schema = Schema::parse(&conn.datatype, &conn.message_definition).map_err(|e| {
+            Error::Conversion(format!(
+                "{bag_name}: {at}: topic {} ({}): {e}",
+                src.topic, conn.datatype
+            ))
+        })?;
         let decoder = ImageDecoder::new(&conn.datatype, &schema).map_err(|e| match e {
             crate::camera::CameraError::NotImage(_) => context(&format!(
                 "{e}; a feature without `field` is a camera: give `field:` to read numbers from it"
@@ -996,7 +1027,7 @@ fn topic_range(
     let read = |m: &RawMessage| -> Result<Time> {
         let conn = &bag.summary().connections[m.conn];
         let schema = Schema::parse(&conn.datatype, &conn.message_definition)
-            .map_err(|e| Error::Usage(format!("{bag_name}: timeline.main: {topic}: {e}")))?;
+            .map_err(|e| Error::Conversion(format!("{bag_name}: timeline.main: {topic}: {e}")))?;
         let r = StampReader::new(&schema)
             .map_err(|e| Error::Usage(format!("{bag_name}: timeline.main: {topic}: {e}")))?;
         r.read(m.data()).map_err(|e| Error::Decode {

@@ -1,5 +1,6 @@
 //! Real bags written by other tools (../shared/bags): the same episode in different containers
-//! gives the same dataset, and every ROS1 bag converts or fails with a clear message.
+//! gives the same dataset, and everything in the folder (ROS1 bags, ROS 2 MCAP and sqlite3
+//! files and directories, licenses) converts or fails with one clear line naming the file.
 
 mod common;
 
@@ -144,12 +145,49 @@ fn pr2_joint_states_with_old_roslib_header() {
     }
 }
 
-/// Every `*.bag` under `dir`.
-fn ros1_bags(dir: &Path) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "bag"))
-        .collect()
+/// Whether `path` starts like a ROS1 bag (format 2.0).
+fn is_ros1_bag(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 13];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"#ROSBAG V2.0\n"
+}
+
+/// Everything a user could hand to `bagstream convert` from `dir`: every file, and every
+/// directory that is a ROS 2 bag (holds a metadata.yaml).
+fn everything(dir: &Path) -> Vec<PathBuf> {
+    let mut out = files_under(dir);
+    let dirs: Vec<PathBuf> = out
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "metadata.yaml"))
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    out.extend(dirs);
+    out.sort();
+    out
+}
+
+/// The one `bagstream: error:` line of a failed run; it names `input`.
+fn one_error_line(input: &Path, what: &str, stderr: &str) -> String {
+    assert!(
+        !stderr.contains("panicked"),
+        "{}: {what} panicked: {stderr}",
+        input.display()
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("bagstream: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}: {what}: {stderr}", input.display());
+    assert!(
+        lines[0].contains(&input.display().to_string()),
+        "{}: {what}: the error does not name the file: {}",
+        input.display(),
+        lines[0]
+    );
+    lines[0].to_string()
 }
 
 /// A config naming up to three numeric topics of the bag (the busiest ones, the first
@@ -204,21 +242,36 @@ fn numeric_config(bag: &Path) -> Option<String> {
 }
 
 #[test]
-fn every_ros1_bag_converts_or_fails_cleanly() {
+fn every_file_of_shared_bags_converts_or_fails_cleanly() {
     let Some(bags) = shared_bags() else { return };
     let bin = env!("CARGO_BIN_EXE_bagstream");
     let dir = tempfile::tempdir().unwrap();
-    let mut converted = 0;
-    for (i, bag) in ros1_bags(&bags).iter().enumerate() {
-        let inspect = Command::new(bin).arg("inspect").arg(bag).output().unwrap();
+    let (mut converted, mut ros1, mut refused) = (0, 0, 0);
+    for (i, input) in everything(&bags).iter().enumerate() {
+        let bag = is_ros1_bag(input);
+        let inspect = Command::new(bin)
+            .arg("inspect")
+            .arg(input)
+            .output()
+            .unwrap();
         let code = inspect.status.code();
-        assert!(
-            matches!(code, Some(0..=2)),
-            "{}: inspect exited {code:?}: {}",
-            bag.display(),
-            String::from_utf8_lossy(&inspect.stderr)
-        );
-        let cfg = numeric_config(bag).unwrap_or_else(|| {
+        let stderr = String::from_utf8_lossy(&inspect.stderr);
+        if bag {
+            ros1 += 1;
+            assert!(
+                matches!(code, Some(0..=2)),
+                "{}: inspect exited {code:?}: {stderr}",
+                input.display()
+            );
+            if code != Some(0) {
+                one_error_line(input, "inspect", &stderr);
+            }
+        } else {
+            assert_eq!(code, Some(1), "{}: inspect: {stderr}", input.display());
+            let line = one_error_line(input, "inspect", &stderr);
+            assert!(line.contains("not a ROS1 bag"), "{line}");
+        }
+        let cfg = if bag { numeric_config(input) } else { None }.unwrap_or_else(|| {
             "fps: 10\ntask: any\nfeatures:\n  x: {topic: /none, field: data}\n".into()
         });
         let cfg_path = dir.path().join(format!("c{i}.yaml"));
@@ -229,36 +282,40 @@ fn every_ros1_bag_converts_or_fails_cleanly() {
             .arg(&cfg_path)
             .arg("--out")
             .arg(&out)
-            .arg(bag)
+            .arg(input)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&run.stderr);
         match run.status.code() {
             Some(0) => {
+                assert!(bag, "{}: converted but is not a ROS1 bag", input.display());
                 converted += 1;
                 assert!(out.join("meta/info.json").is_file());
             }
-            Some(1 | 2) => {
-                let err_lines: Vec<&str> = stderr
-                    .lines()
-                    .filter(|l| l.starts_with("bagstream: error:"))
-                    .collect();
-                assert_eq!(err_lines.len(), 1, "{}: {stderr}", bag.display());
+            Some(code @ (1 | 2)) => {
+                let line = one_error_line(input, "convert", &stderr);
+                if !bag {
+                    refused += 1;
+                    assert_eq!(code, 1, "{line}");
+                    assert!(line.contains("not a ROS1 bag"), "{line}");
+                }
                 assert!(
                     !out.exists(),
                     "{}: failed run left {}",
-                    bag.display(),
+                    input.display(),
                     out.display()
                 );
+                eprintln!("{}: {}", input.display(), line);
             }
             other => panic!(
                 "{}: convert exited {other:?}: {stderr}\nconfig:\n{cfg}",
-                bag.display()
+                input.display()
             ),
         }
-        if !run.status.success() {
-            eprintln!("{}: {}", bag.display(), stderr.trim());
-        }
     }
+    eprintln!("{ros1} ROS1 bags, {converted} converted; {refused} other inputs refused");
+    assert!(ros1 >= 25, "only {ros1} ROS1 bags found");
     assert!(converted >= 10, "only {converted} bags converted");
+    // The ROS 2 files (MCAP, sqlite3, zstd) and directories, licenses and READMEs.
+    assert!(refused >= 40, "only {refused} other inputs");
 }

@@ -5,13 +5,19 @@ use std::ops::Range;
 
 use super::buffer::{BufferPool, ChunkBuf};
 use super::lz4::{self, Lz4Error};
-use super::record::{next_record, op, Header, RecordError};
+use super::record::{next_record, op, unknown_op, Header, RecordError};
 use super::{Compression, Connection};
 use crate::Time;
 
 /// Buffers start no larger than this even when a chunk declares more; they grow as real bytes
 /// arrive, so a lying size field cannot reserve gigabytes up front.
 const MAX_INITIAL_CAPACITY: usize = 64 << 20;
+
+/// Nor larger than this many times the compressed data (typical ratios are 2 to 10).
+const INITIAL_RATIO: usize = 8;
+
+/// Slack over `lz4::MAX_RATIO` times the data for the frames' own overhead.
+const LZ4_SLACK: u64 = 64 << 10;
 
 /// Map the chunk header's `compression` value.
 pub fn parse_compression(value: &[u8]) -> Option<Compression> {
@@ -46,8 +52,15 @@ pub fn decompress(
             Ok(buf)
         }
         Compression::Bz2 => {
-            let out = read_bounded(bzip2::read::MultiBzDecoder::new(data), size_usize)
-                .map_err(|e| format!("bz2 chunk: {e}"))?;
+            let out = read_bounded(
+                bzip2::read::MultiBzDecoder::new(data),
+                size_usize,
+                data.len(),
+            )
+            .map_err(|e| format!("bz2 chunk: {e}"))?;
+            if out.len() > size_usize {
+                return Err(past_declared(compression, size));
+            }
             if out.len() != size_usize {
                 return Err(format!(
                     "bz2 chunk expands to {} bytes but declares {size}",
@@ -59,10 +72,13 @@ pub fn decompress(
         Compression::Lz4 => {
             // LZ4 cannot expand more than MAX_RATIO times: a larger size is a lie, refused
             // before a buffer of that size exists.
-            let most = (data.len() as u64).saturating_mul(lz4::MAX_RATIO) + 1024;
+            let most = (data.len() as u64)
+                .saturating_mul(lz4::MAX_RATIO)
+                .saturating_add(LZ4_SLACK);
             if size > most {
                 return Err(format!(
-                    "lz4 chunk declares {size} bytes, more than its {} compressed bytes can hold",
+                    "lz4 chunk of {} bytes declares {size} bytes uncompressed, more than LZ4 \
+                     can expand to",
                     data.len()
                 ));
             }
@@ -72,19 +88,31 @@ pub fn decompress(
                 Ok(n) => Err(format!(
                     "lz4 chunk expands to {n} bytes but declares {size}"
                 )),
-                Err(Lz4Error::TooLong(n)) => Err(format!(
-                    "lz4 chunk expands to at least {n} bytes but declares {size}: stopped there"
-                )),
+                Err(Lz4Error::TooLong(_)) => Err(past_declared(compression, size)),
                 Err(Lz4Error::Bad(e)) => Err(e),
             }
         }
     }
 }
 
+/// Decompression stopped at the declared size: how far it would have gone is not known, and
+/// not worth the memory to find out.
+fn past_declared(compression: Compression, size: u64) -> String {
+    format!(
+        "{} chunk expands past its declared size of {size} bytes (decompression stopped there)",
+        compression.as_str()
+    )
+}
+
+fn initial_capacity(size: usize, compressed: usize) -> usize {
+    size.min(MAX_INITIAL_CAPACITY)
+        .min(compressed.saturating_mul(INITIAL_RATIO))
+}
+
 /// Read at most `size + 1` bytes: one byte past the declared size is enough to know the chunk
 /// lies, without ever holding an unbounded buffer.
-fn read_bounded<R: Read>(r: R, size: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(size.min(MAX_INITIAL_CAPACITY));
+fn read_bounded<R: Read>(r: R, size: usize, compressed: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(initial_capacity(size, compressed));
     r.take(size as u64 + 1).read_to_end(&mut out)?;
     Ok(out)
 }
@@ -104,8 +132,8 @@ pub enum ChunkEntry {
     },
 }
 
-/// Walk every record of a decompressed chunk. Records other than messages and connections are
-/// skipped (none are expected there, but they do not stop a reader).
+/// Walk every record of a decompressed chunk. A chunk holds only messages and connections;
+/// any other op code means the chunk is not what it claims to be, and is an error.
 pub fn walk_chunk(
     buf: &[u8],
     mut f: impl FnMut(ChunkEntry) -> Result<(), RecordError>,
@@ -123,7 +151,12 @@ pub fn walk_chunk(
             op::CONNECTION => f(ChunkEntry::Connection(
                 parse_connection(&rec.header, rec.data).map_err(at)?,
             ))?,
-            _ => {}
+            other => {
+                return Err(RecordError::new(
+                    rec.pos as u64,
+                    unknown_op(other, "inside a chunk"),
+                ))
+            }
         }
         pos = rec.end;
     }
@@ -208,7 +241,10 @@ mod tests {
             (Compression::None, data.clone()),
         ] {
             let e = decompress(c, &packed, 100).unwrap_err();
-            assert!(e.contains("declares 100"), "{c:?}: {e}");
+            assert!(
+                e.contains("declares 100") || e.contains("size of 100 "),
+                "{c:?}: {e}"
+            );
             let e = decompress(c, &packed, 20_000).unwrap_err();
             assert!(e.contains("declares 20000"), "{c:?}: {e}");
         }
@@ -218,9 +254,11 @@ mod tests {
     fn lying_size_does_not_allocate_it() {
         // Declares 4 GiB; the data is tiny. Must fail on the size, not on allocation.
         let e = decompress(Compression::Lz4, &lz4(b"abc"), u32::MAX as u64).unwrap_err();
-        assert!(e.contains("more than its"), "{e}");
+        assert!(e.contains("more than LZ4 can expand to"), "{e}");
         let e = decompress(Compression::Lz4, &lz4(&sample(100)), 5000).unwrap_err();
         assert!(e.contains("expands to 100 bytes but declares 5000"), "{e}");
+        let e = decompress(Compression::Bz2, &bz2(b"abc"), u32::MAX as u64).unwrap_err();
+        assert!(e.contains("expands to 3 bytes"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,25 @@ pub mod op {
     pub const CONNECTION: u8 = 0x07;
 }
 
+/// What an error says about a record whose op code is not one of the format's.
+/// `place` says where it was met, e.g. "inside a chunk".
+pub fn unknown_op(code: u8, place: &str) -> String {
+    let known = match code {
+        op::MESSAGE_DATA => "a message record",
+        op::BAG_HEADER => "a bag header",
+        op::INDEX_DATA => "an index data record",
+        op::CHUNK => "a chunk",
+        op::CHUNK_INFO => "a chunk info record",
+        op::CONNECTION => "a connection record",
+        _ => {
+            return format!(
+                "record {place} with unknown op code {code:#04x} (ROS bag 2.0 uses 0x02 to 0x07)"
+            )
+        }
+    };
+    format!("unexpected record {place}: {known} (op {code:#04x})")
+}
+
 /// A framing or field error at `offset` bytes into the parsed slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
@@ -251,7 +270,15 @@ impl BagFile {
             source,
         };
         let file = File::open(path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
+            return Err(BagError::NotABag {
+                path: path.to_path_buf(),
+                detail: "it is a directory (a ROS 2 bag? bagstream reads ROS1 .bag files)"
+                    .to_string(),
+            });
+        }
+        let size = meta.len();
         Ok(BagFile {
             file,
             path: path.to_path_buf(),
@@ -363,19 +390,51 @@ impl BagFile {
             path: self.path.clone(),
             detail,
         };
-        if self.size < MAGIC.len() as u64 {
-            return Err(not_a_bag(format!("file is only {} bytes", self.size)));
+        let head = self.read_at(0, self.size.min(MAGIC.len() as u64), "version line")?;
+        if head == MAGIC {
+            return Ok(MAGIC.len() as u64);
         }
-        let head = self.read_at(0, MAGIC.len() as u64, "version line")?;
-        if head != MAGIC {
+        if let Some(kind) = known_format(&head) {
             return Err(not_a_bag(format!(
-                "starts with {:?}, expected {:?}",
-                String::from_utf8_lossy(&head),
-                String::from_utf8_lossy(MAGIC)
+                "it is {kind}; bagstream reads ROS1 bags only"
             )));
         }
-        Ok(MAGIC.len() as u64)
+        if head.len() < MAGIC.len() && MAGIC.starts_with(&head) {
+            return Err(not_a_bag(format!(
+                "file is only {} bytes, cut inside the version line",
+                self.size
+            )));
+        }
+        Err(not_a_bag(format!(
+            "starts with {:?}, expected {:?}",
+            String::from_utf8_lossy(&head),
+            String::from_utf8_lossy(MAGIC)
+        )))
     }
+}
+
+/// Formats people hand to a ROS1 converter by mistake, by their first bytes.
+fn known_format(head: &[u8]) -> Option<&'static str> {
+    const KINDS: [(&[u8], &str); 5] = [
+        (b"\x89MCAP", "an MCAP file (ROS 2)"),
+        (b"SQLite format", "an SQLite database (a ROS 2 .db3 bag?)"),
+        (
+            b"\x28\xb5\x2f\xfd",
+            "zstd-compressed data (a compressed ROS 2 bag file?)",
+        ),
+        (
+            b"#ROSBAG V1",
+            "a ROS bag of format 1.x (bagstream reads 2.0)",
+        ),
+        (
+            b"#ROSBAG V",
+            "a ROS bag of another format version (bagstream reads 2.0)",
+        ),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map(|(_, kind)| *kind)
 }
 
 /// Append a header field `name=value` with its length prefix.
@@ -392,6 +451,23 @@ pub fn push_record(out: &mut Vec<u8>, header: &[u8], data: &[u8]) {
     out.extend_from_slice(header);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     out.extend_from_slice(data);
+}
+
+/// Offset in `buf` of the value of header field `name` of the record at `pos` (for tests that
+/// damage one field of a generated bag).
+#[cfg(test)]
+pub(crate) fn field_value_offset(buf: &[u8], pos: usize, name: &str) -> Option<usize> {
+    let end = pos + 4 + read_u32(buf, pos)? as usize;
+    let mut p = pos + 4;
+    while p < end {
+        let len = read_u32(buf, p)? as usize;
+        let field = buf.get(p + 4..p + 4 + len)?;
+        if field.starts_with(name.as_bytes()) && field.get(name.len()) == Some(&b'=') {
+            return Some(p + 4 + name.len() + 1);
+        }
+        p += 4 + len;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::buffer::{BufferPool, ChunkBuf};
 use super::chunk::{decompress, walk_chunk, ChunkEntry};
-use super::record::BagFile;
+use super::record::{BagFile, RecordError};
 use super::scan::{scan_file, Scan};
 use super::{BagError, BagSource, BagSummary, Compression, RawMessage};
 use crate::Time;
@@ -269,13 +269,44 @@ fn load_chunk(
         } = e
         {
             // The scan either indexed every connection or warned about the unknown ones.
-            if let Some(&conn) = index.get(&conn_id) {
-                msgs.push((conn, time, offset as u64, data));
+            let Some(&conn) = index.get(&conn_id) else {
+                return Ok(());
+            };
+            // Windows pick this chunk by the time range the scan gave it: a message outside
+            // it would be read by some windows and not others.
+            if time < info.start || time > info.end {
+                return Err(RecordError::new(
+                    offset as u64,
+                    format!(
+                        "message at {:.9} s outside the chunk's time range {:.9}..{:.9} s \
+                         (the index disagrees with the chunk)",
+                        time as f64 / 1e9,
+                        info.start as f64 / 1e9,
+                        info.end as f64 / 1e9
+                    ),
+                ));
             }
+            msgs.push((conn, time, offset as u64, data));
         }
         Ok(())
     })
     .map_err(|e| e.at(path, info.data_pos))?;
+    // The counts the scan reported (and planning used) must be what the chunk holds.
+    for &(id, n) in &info.counts {
+        let Some(&conn) = index.get(&id) else {
+            continue;
+        };
+        let found = msgs.iter().filter(|m| m.0 == conn).count() as u64;
+        if found != n {
+            return Err(file.corrupt(
+                info.pos,
+                format!(
+                    "the index lists {n} messages of connection {id} in this chunk, it holds \
+                     {found}"
+                ),
+            ));
+        }
+    }
     Ok(Loaded {
         chunk,
         buf: Arc::new(buf),
@@ -482,6 +513,43 @@ mod tests {
                 .unwrap_err();
             let at = format!("at offset {}:", chunks[3].pos);
             assert!(e.to_string().contains(&at), "{e} should name {at}");
+        }
+    }
+
+    /// The index and the chunk must agree on message times: a window read decides which
+    /// chunks to decompress from the index, so a message outside its chunk's indexed range
+    /// would be read by some windows and not by others.
+    #[test]
+    fn a_message_time_that_disagrees_with_the_index_is_an_error() {
+        use crate::bag::record::{field_value_offset, next_record};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bag");
+        write_bag(&p, Compression::None, true);
+        let chunk = Ros1Bag::open(&p).unwrap().summary().chunks[2].clone();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let data = chunk.data_pos as usize..(chunk.data_pos + chunk.data_len) as usize;
+        let mut pos = 0;
+        let rec = loop {
+            let r = next_record(&bytes[data.clone()], pos).unwrap().unwrap();
+            if r.header.op().unwrap() == crate::bag::record::op::MESSAGE_DATA {
+                break data.start + r.pos;
+            }
+            pos = r.end;
+        };
+        let t = field_value_offset(&bytes, rec, "time").unwrap();
+        bytes[t..t + 4].copy_from_slice(&5_000u32.to_le_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let mut bag = Ros1Bag::open(&p).unwrap();
+        let mut out = Vec::new();
+        match bag.read_window(Time::MIN, Time::MAX, &[true; 3], &mut out) {
+            Err(BagError::Corrupt { offset, detail, .. }) => {
+                assert_eq!(offset, rec as u64);
+                assert!(
+                    detail.contains("outside the chunk's time range"),
+                    "{detail}"
+                );
+            }
+            other => panic!("expected a corrupt-chunk error, got {other:?}"),
         }
     }
 

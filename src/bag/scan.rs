@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::buffer::BufferPool;
 use super::chunk::{decompress, parse_compression, parse_connection, walk_chunk, ChunkEntry};
-use super::record::{op, BagFile, Header};
+use super::record::{op, unknown_op, BagFile, FileRecord, Header};
 use super::{BagError, BagSummary, ChunkInfo, Compression, Connection, ConnectionStats};
 use crate::Time;
 
@@ -208,7 +208,7 @@ fn scan_indexed(file: &BagFile, header: &BagHeader) -> Result<Scan, BagError> {
                     counts,
                 });
             }
-            _ => {}
+            other => return Err(file.corrupt(pos, unknown_op(other, "in the index section"))),
         }
         pos = rec.end();
     }
@@ -248,6 +248,7 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
     let (compression, size) = chunk_header(file, &h, info.chunk_pos)?;
     let chunk = b.summary.chunks.len();
     let mut pos = rec.end();
+    let (mut first, mut last) = (Time::MAX, Time::MIN);
     for _ in 0..info.counts.len() {
         let irec = file.record_at(pos)?;
         let ih = irec.parse_header(path)?;
@@ -274,14 +275,52 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
             .conn_index
             .get(&id)
             .ok_or_else(|| file.corrupt(pos, format!("index data for unknown connection {id}")))?;
+        // Window reads pick chunks by the chunk info's time range and messages by their
+        // index times: if the two disagree, messages would be skipped without a word.
+        let listed = info.counts.iter().find(|c| c.0 == id).map_or(0, |c| c.1);
+        if listed != count {
+            return Err(file.corrupt(
+                pos,
+                format!(
+                    "index data lists {count} messages of connection {id}, the chunk info {listed}"
+                ),
+            ));
+        }
         let data = file.read_data(&irec)?;
         for e in data.chunks_exact(12) {
             let time =
                 super::record::time_from_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+            if time < info.start || time > info.end {
+                return Err(file.corrupt(
+                    pos,
+                    format!(
+                        "index data has a message at {} outside its chunk's time range {}..{}",
+                        secs(time),
+                        secs(info.start),
+                        secs(info.end)
+                    ),
+                ));
+            }
+            first = first.min(time);
+            last = last.max(time);
             let offset = u32::from_le_bytes([e[8], e[9], e[10], e[11]]) as u64;
             b.add_message(conn, time, chunk, info.chunk_pos, offset);
         }
         pos = irec.end();
+    }
+    // ROS writes the chunk's range as its messages' earliest and latest times; a wider range
+    // would let reads of the chunk meet records the time ranges of the summary do not cover.
+    if first <= last && (first, last) != (info.start, info.end) {
+        return Err(file.corrupt(
+            info.chunk_pos,
+            format!(
+                "the chunk info gives the chunk the time range {}..{}, its index data {}..{}",
+                secs(info.start),
+                secs(info.end),
+                secs(first),
+                secs(last)
+            ),
+        ));
     }
     b.summary.chunks.push(ChunkInfo {
         pos: info.chunk_pos,
@@ -294,6 +333,10 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
         counts: info.counts,
     });
     Ok(())
+}
+
+fn secs(t: Time) -> String {
+    format!("{:.9} s", t as f64 / 1e9)
 }
 
 fn chunk_header(file: &BagFile, h: &Header<'_>, pos: u64) -> Result<(Compression, u64), BagError> {
@@ -312,20 +355,35 @@ fn chunk_header(file: &BagFile, h: &Header<'_>, pos: u64) -> Result<(Compression
 }
 
 /// Walk the records from `pos` to the end of the file, decompressing each chunk once.
+///
+/// Where the file ends inside a record (a recorder killed mid-write, a copy cut short) the
+/// records before it are intact: the scan stops there with a warning naming the offset. A
+/// record that is all there but does not parse is corruption, and an error: converting around
+/// it would silently lose the chunks after it.
 fn scan_sequential(file: &BagFile, mut pos: u64, mut b: Builder) -> Result<Scan, BagError> {
     let path = file.path().display();
     let mut unknown_conns: Vec<u32> = Vec::new();
     while pos < file.size() {
-        match sequential_record(file, pos, &mut b, &mut unknown_conns) {
-            Ok(next) => pos = next,
-            Err(e) => {
+        let rec = match file.record_at(pos) {
+            Ok(rec) => rec,
+            Err(e @ BagError::Corrupt { .. }) => {
                 b.warnings.push(format!(
-                    "{path}: truncated or corrupt record at offset {pos} ({e}): stopped after \
-                     the last complete chunk"
+                    "{path}: the file ends inside the record at offset {pos} ({e}): read up to \
+                     that offset, the messages after it are lost"
                 ));
                 break;
             }
+            Err(e) => return Err(e),
+        };
+        if unfinished_chunk(file, &rec)? {
+            b.warnings.push(format!(
+                "{path}: the chunk at offset {pos} was never finished (its sizes are still 0, \
+                 the recorder stopped while writing it): read up to that offset, the messages \
+                 after it are lost"
+            ));
+            break;
         }
+        pos = sequential_record(file, rec, &mut b, &mut unknown_conns)?;
     }
     if !unknown_conns.is_empty() {
         b.warnings.push(format!(
@@ -336,15 +394,27 @@ fn scan_sequential(file: &BagFile, mut pos: u64, mut b: Builder) -> Result<Scan,
     Ok(b.finish(false))
 }
 
-/// Handle the record at `pos`; returns the offset of the next one.
+/// ROS's recorder writes a chunk's record header with sizes 0 and fills them in when the
+/// chunk is closed: a killed recorder leaves such a chunk, with its data (and garbage) after it.
+fn unfinished_chunk(file: &BagFile, rec: &FileRecord) -> Result<bool, BagError> {
+    if rec.data_len != 0 || rec.end() >= file.size() {
+        return Ok(false);
+    }
+    let Ok(h) = Header::parse(&rec.header) else {
+        return Ok(false);
+    };
+    Ok(h.op() == Ok(op::CHUNK) && h.u32("size") == Ok(0))
+}
+
+/// Handle the record `rec`; returns the offset of the next one.
 fn sequential_record(
     file: &BagFile,
-    pos: u64,
+    rec: FileRecord,
     b: &mut Builder,
     unknown: &mut Vec<u32>,
 ) -> Result<u64, BagError> {
     let path = file.path();
-    let rec = file.record_at(pos)?;
+    let pos = rec.pos;
     let h = rec.parse_header(path)?;
     let at = |e: super::record::RecordError| e.at(path, pos);
     match h.op().map_err(at)? {
@@ -411,7 +481,8 @@ fn sequential_record(
             });
         }
         // Index data, chunk infos and a stray bag header carry nothing a sequential scan needs.
-        _ => {}
+        op::INDEX_DATA | op::CHUNK_INFO | op::BAG_HEADER => {}
+        other => return Err(file.corrupt(pos, unknown_op(other, "between chunks"))),
     }
     Ok(rec.end())
 }
@@ -547,6 +618,48 @@ mod tests {
             s.summary.warnings
         );
         check(&s);
+    }
+
+    /// Found by the fuzzer (bag target): a chunk info whose start time lies made every
+    /// window but one huge one skip that chunk, losing its messages without a word.
+    #[test]
+    fn chunk_info_times_that_disagree_with_the_index_data_fall_back_to_sequential() {
+        use crate::bag::record::{field_value_offset, next_record};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bag");
+        write_bag(&p, Compression::None, true);
+        let bytes = std::fs::read(&p).unwrap();
+        let at = field_value_offset(&bytes, 13, "index_pos").unwrap();
+        let mut pos = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let mut infos = Vec::new();
+        while let Some(rec) = next_record(&bytes, pos).unwrap() {
+            if rec.header.op().unwrap() == op::CHUNK_INFO {
+                infos.push(rec.pos);
+            }
+            pos = rec.end;
+        }
+        // A start after the chunk's messages; then (found next) an end a little after the
+        // last message: a range wider than the messages let a read meet records that the
+        // summary's time ranges, and so the windows, did not cover.
+        for (field, edit, want) in [
+            ("start_time", 15_848u32, "outside its chunk's time range"),
+            ("end_time", 0, "its index data"),
+        ] {
+            let mut bad = bytes.clone();
+            let at = field_value_offset(&bad, infos[1], field).unwrap();
+            let sec = u32::from_le_bytes(bad[at..at + 4].try_into().unwrap());
+            let v = if edit == 0 { sec + 1 } else { edit };
+            bad[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            std::fs::write(&p, &bad).unwrap();
+            let s = scan(&p).unwrap();
+            assert!(!s.summary.indexed, "{field}");
+            assert!(
+                s.summary.warnings[0].contains(want),
+                "{field}: {:?}",
+                s.summary.warnings
+            );
+            check(&s);
+        }
     }
 
     #[test]

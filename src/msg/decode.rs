@@ -299,7 +299,7 @@ impl Extractor {
     fn range(&self, n: usize) -> Result<Range<usize>, DecodeError> {
         let r = match self.select {
             Select::All => 0..n,
-            Select::Index(i) => i..i + 1,
+            Select::Index(i) => i..i.saturating_add(1),
             Select::Range { start, end } => start..end.unwrap_or(n),
         };
         if r.end > n || r.start > r.end {
@@ -341,6 +341,8 @@ impl Extractor {
                 let all = cur.take(n * size, &self.target_label)?;
                 push_values(prim, &all[r.start * size..r.end * size], out);
             }
+            // Elements that take no bytes give no values: nothing to loop over.
+            TargetKind::Messages(msg) if self.programs.is_empty(msg) => {}
             TargetKind::Messages(msg) => {
                 let count = Count::of(self.target.arity);
                 for i in 0..r.end {
@@ -483,7 +485,13 @@ impl Extractor {
         let n = self.target_len(&mut cur)?;
         let r = self.range(n)?;
         match self.kind {
-            TargetKind::Numbers(_) => Ok(r.map(|i| format!("{base}[{i}]")).collect()),
+            TargetKind::Numbers(prim) => {
+                // The values must be there before they get names: a fixed-size array may claim
+                // billions of elements that a short payload does not hold.
+                cur.take(n * prim.size().unwrap_or(0), &self.target_label)?;
+                Ok(r.map(|i| format!("{base}[{i}]")).collect())
+            }
+            TargetKind::Messages(msg) if self.programs.is_empty(msg) => Ok(Vec::new()),
             TargetKind::Messages(msg) => {
                 let mut out = Vec::new();
                 for i in 0..r.end {

@@ -419,6 +419,9 @@ impl Parser {
             }
             let (fixed_size, min_size) = match rf.arity {
                 Arity::Scalar => (elem_fixed, elem_min),
+                // Zero elements take zero bytes whatever the element: so a type that can only
+                // be empty has fixed size 0, which the decoders rely on to skip its arrays.
+                Arity::Fixed(0) => (Some(0), 0),
                 Arity::Fixed(n) => (
                     elem_fixed.and_then(|s| s.checked_mul(n)),
                     elem_min.saturating_mul(n),

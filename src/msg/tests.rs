@@ -969,3 +969,46 @@ fn string_fields_top_level_and_nested() {
     lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(rd("encoding").unwrap().read(&lying).is_err());
 }
+
+/// A fixed-size array claiming 4 billion bytes that the payload does not hold: `names` must
+/// fail like `extract` instead of naming 4 billion elements.
+#[test]
+fn names_of_a_huge_fixed_array_need_its_bytes() {
+    let s = schema("pkg/Big", "uint8[4000000000] x\n");
+    let e = ex(&s, "x");
+    let data = [0u8; 16];
+    assert!(e.names(&data).is_err());
+    assert!(e.extract(&data, &mut Vec::new()).is_err());
+    let e = ex(&s, "x[3]");
+    assert!(e.names(&data).is_err());
+}
+
+/// Arrays of a type that serializes to nothing hold nothing to read: a count of 2^32 - 1 in a
+/// 4-byte payload must not be looped over (it took seconds).
+#[test]
+fn arrays_of_empty_messages_are_not_looped_over() {
+    let text = "pkg/E[] many\npkg/E[4000000000] fixed\npkg/Z[0] none\n===\nMSG: pkg/E\n\
+                ===\nMSG: pkg/Z\nfloat64[] v\n";
+    let s = schema("pkg/Holder", text);
+    let data = u32::MAX.to_le_bytes();
+    let start = std::time::Instant::now();
+    for path in ["many", "fixed", "none"] {
+        let e = ex(&s, path);
+        let mut out = Vec::new();
+        e.extract(&data, &mut out).unwrap();
+        assert!(out.is_empty(), "{path}");
+        assert!(e.names(&data).unwrap().is_empty(), "{path}");
+    }
+    // Generous: the loops took seconds; skipping them takes microseconds.
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+}
+
+/// An index at usize::MAX is past any array's end, not an overflow.
+#[test]
+fn index_at_usize_max_is_an_error_not_an_overflow() {
+    let s = schema("pkg/A", "float64[] v\n");
+    let e = ex(&s, &format!("v[{}]", usize::MAX));
+    let mut w = W::default();
+    w.u32(1).f64(1.5);
+    assert!(e.extract(&w.0, &mut Vec::new()).is_err());
+}

@@ -106,6 +106,13 @@ impl Programs {
         }
     }
 
+    /// Whether messages of type `msg` always serialize to zero bytes (std_msgs/Empty): an array
+    /// of them holds nothing to read, however long its count says it is, so loops over its
+    /// elements are skipped (2^32 of them would cost seconds and yield nothing).
+    pub(super) fn is_empty(&self, msg: MsgId) -> bool {
+        self.fixed_size[msg] == Some(0)
+    }
+
     pub(super) fn elem_min(&self, ty: FieldType) -> usize {
         match ty {
             FieldType::Primitive(p) => p.size().unwrap_or(4),
@@ -189,6 +196,9 @@ impl Programs {
                 }
                 Flat::Sub { msg, count, label } => {
                     let n = cur.resolve(*count, self.min_size[*msg], label)?;
+                    if self.is_empty(*msg) {
+                        continue;
+                    }
                     for i in 0..n {
                         self.flatten(cur, *msg, out)
                             .map_err(|e| e.within(label, *count, i))?;
@@ -224,6 +234,9 @@ impl Programs {
                 }
                 Flat::Sub { msg, count, label } => {
                     let n = cur.resolve(*count, self.min_size[*msg], label)?;
+                    if self.is_empty(*msg) {
+                        continue;
+                    }
                     for i in 0..n {
                         let sub = match count {
                             Count::One => format!("{prefix}.{label}"),

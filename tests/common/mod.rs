@@ -379,3 +379,47 @@ pub fn wait_for_log(child: &mut std::process::Child, log: &Path, ready: impl Fn(
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
+
+/// A bag with one std_msgs/Float64 topic `/a` holding `msgs` (time, value) in the order given.
+pub fn float64_bag(
+    path: &Path,
+    opts: bagstream::bag::write::WriteOptions,
+    msgs: &[(bagstream::Time, f64)],
+) {
+    use bagstream::bag::write::BagWriter;
+    let f = bagstream::synth::FLOAT64;
+    let mut w = BagWriter::create(path, opts).unwrap();
+    let a = w.add_connection("/a", f.datatype, f.md5sum, f.definition, None, false);
+    for &(t, v) in msgs {
+        w.write(a, t, &v.to_le_bytes()).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// The bag bytes with the data of `chunk` replaced by `data` (its declared uncompressed size
+/// kept). Only for bags without an index: nothing may point past the chunk.
+pub fn replace_chunk_data(bytes: &[u8], chunk: &bagstream::bag::ChunkInfo, data: &[u8]) -> Vec<u8> {
+    let len_at = chunk.data_pos as usize - 4;
+    let mut out = bytes[..len_at].to_vec();
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&bytes[(chunk.data_pos + chunk.data_len) as usize..]);
+    out
+}
+
+/// LZ4 frames back to back that expand to `total` bytes of zeros (4 MiB per frame, about
+/// 16 KiB compressed each).
+pub fn lz4_bomb(total: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    enc.write_all(&vec![0u8; 4 << 20]).unwrap();
+    enc.finish().unwrap().repeat(total / (4 << 20))
+}
+
+/// bz2 streams back to back that expand to `total` bytes of zeros (16 MiB per stream).
+pub fn bz2_bomb(total: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    enc.write_all(&vec![0u8; 16 << 20]).unwrap();
+    enc.finish().unwrap().repeat(total / (16 << 20))
+}
