@@ -35,6 +35,12 @@ fn opts(compression: Compression, write_index: bool) -> WriteOptions {
 }
 
 /// `(time, value)` of message i: T0 + i * 0.1 s, value i.
+/// A std_msgs/Float64 connection on `topic`.
+fn add_float64(w: &mut BagWriter, topic: &str) -> u32 {
+    let f = FLOAT64;
+    w.add_connection(topic, f.datatype, f.md5sum, f.definition, None, false)
+}
+
 fn ticks(n: usize) -> Vec<(Time, f64)> {
     (0..n).map(|i| (T0 + i as i64 * STEP, i as f64)).collect()
 }
@@ -643,14 +649,7 @@ fn payload_shorter_than_the_definition_is_an_error_naming_topic_and_field() {
     for short in [0usize, 7] {
         let bag = dir.path().join(format!("short{short}.bag"));
         let mut w = BagWriter::create(&bag, opts(Compression::Lz4, true)).unwrap();
-        let a = w.add_connection(
-            "/a",
-            FLOAT64.datatype,
-            FLOAT64.md5sum,
-            FLOAT64.definition,
-            None,
-            false,
-        );
+        let a = add_float64(&mut w, "/a");
         for (i, (t, v)) in ticks(30).into_iter().enumerate() {
             let b = v.to_le_bytes();
             // Message `short` holds 4 of the 8 bytes of its float64.
@@ -683,14 +682,7 @@ fn payload_longer_than_the_definition_converts_what_the_definition_describes() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("long.bag");
     let mut w = BagWriter::create(&bag, opts(Compression::None, true)).unwrap();
-    let a = w.add_connection(
-        "/a",
-        FLOAT64.datatype,
-        FLOAT64.md5sum,
-        FLOAT64.definition,
-        None,
-        false,
-    );
+    let a = add_float64(&mut w, "/a");
     for (t, v) in ticks(30) {
         let mut payload = v.to_le_bytes().to_vec();
         payload.extend_from_slice(&[0xEE; 13]);
@@ -778,24 +770,7 @@ fn topics_that_do_not_overlap_in_time_are_an_error_listing_their_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("apart.bag");
     let mut w = BagWriter::create(&bag, opts(Compression::Lz4, true)).unwrap();
-    let (a, b) = (
-        w.add_connection(
-            "/a",
-            FLOAT64.datatype,
-            FLOAT64.md5sum,
-            FLOAT64.definition,
-            None,
-            false,
-        ),
-        w.add_connection(
-            "/b",
-            FLOAT64.datatype,
-            FLOAT64.md5sum,
-            FLOAT64.definition,
-            None,
-            false,
-        ),
-    );
+    let (a, b) = (add_float64(&mut w, "/a"), add_float64(&mut w, "/b"));
     for (t, v) in ticks(20) {
         w.write(a, t, &v.to_le_bytes()).unwrap();
     }
@@ -833,22 +808,8 @@ fn no_messages_on_the_configured_topic_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("silent.bag");
     let mut w = BagWriter::create(&bag, opts(Compression::None, true)).unwrap();
-    w.add_connection(
-        "/a",
-        FLOAT64.datatype,
-        FLOAT64.md5sum,
-        FLOAT64.definition,
-        None,
-        false,
-    );
-    let b = w.add_connection(
-        "/b",
-        FLOAT64.datatype,
-        FLOAT64.md5sum,
-        FLOAT64.definition,
-        None,
-        false,
-    );
+    add_float64(&mut w, "/a");
+    let b = add_float64(&mut w, "/b");
     for (t, v) in ticks(20) {
         w.write(b, t, &v.to_le_bytes()).unwrap();
     }
@@ -861,22 +822,8 @@ fn a_topic_with_one_message_gives_one_frame() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("once.bag");
     let mut w = BagWriter::create(&bag, opts(Compression::Lz4, true)).unwrap();
-    let a = w.add_connection(
-        "/a",
-        FLOAT64.datatype,
-        FLOAT64.md5sum,
-        FLOAT64.definition,
-        None,
-        false,
-    );
-    let b = w.add_connection(
-        "/b",
-        FLOAT64.datatype,
-        FLOAT64.md5sum,
-        FLOAT64.definition,
-        None,
-        false,
-    );
+    let a = add_float64(&mut w, "/a");
+    let b = add_float64(&mut w, "/b");
     for (t, v) in ticks(40) {
         w.write(a, t, &v.to_le_bytes()).unwrap();
         if t == T0 + 25 * STEP {
