@@ -410,14 +410,12 @@ fn an_unwritable_output_is_a_usage_error_found_before_any_work() {
     let file = dir.path().join("file.txt");
     std::fs::write(&file, "not a directory").unwrap();
     let out = file.join("ds");
-    let o = bagstream()
-        .args(["convert", "-q", "--config"])
-        .arg(image_config(dir.path()))
-        .arg("--out")
-        .arg(&out)
-        .arg(fixture("teleop_lz4.bag"))
-        .output()
-        .unwrap();
+    let o = run_convert(
+        &[],
+        &image_config(dir.path()),
+        &out,
+        &[&fixture("teleop_lz4.bag")],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -88,7 +88,7 @@ pub fn decompress(
                 Ok(n) => Err(format!(
                     "lz4 chunk expands to {n} bytes but declares {size}"
                 )),
-                Err(Lz4Error::TooLong(_)) => Err(past_declared(compression, size)),
+                Err(Lz4Error::TooLong) => Err(past_declared(compression, size)),
                 Err(Lz4Error::Bad(e)) => Err(e),
             }
         }

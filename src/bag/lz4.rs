@@ -26,8 +26,8 @@ fn u32_at(data: &[u8], pos: usize) -> Option<u32> {
 /// Why frames did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lz4Error {
-    /// The output would not fit: at least this many bytes.
-    TooLong(usize),
+    /// The output would not fit in the buffer (the chunk's declared size).
+    TooLong,
     /// Damaged or unsupported data.
     Bad(String),
 }
@@ -145,9 +145,7 @@ fn decode_frame(
         }
         let (before, rest) = out.split_at_mut(n);
         let wrote = if stored {
-            let dst = rest
-                .get_mut(..len)
-                .ok_or_else(|| too_long(done + n + len))?;
+            let dst = rest.get_mut(..len).ok_or(Lz4Error::TooLong)?;
             dst.copy_from_slice(block);
             len
         } else {
@@ -160,7 +158,7 @@ fn decode_frame(
             lz4_flex::block::decompress_into_with_dict(block, &mut rest[..room], dict).map_err(
                 |e| match e {
                     lz4_flex::block::DecompressError::OutputTooSmall { .. } if room < max_block => {
-                        too_long(done + n + room + 1)
+                        Lz4Error::TooLong
                     }
                     e => err(format!("block at byte {}: {e}", done + n)),
                 },
@@ -181,10 +179,6 @@ fn decode_frame(
         }
     }
     Ok((pos, n))
-}
-
-fn too_long(at: usize) -> Lz4Error {
-    Lz4Error::TooLong(at)
 }
 
 #[cfg(test)]
