@@ -562,6 +562,22 @@ features:
     }
 
     #[test]
+    fn max_drop_ratio_comes_from_the_source_the_feature_or_the_timeline() {
+        let c = Config::parse(
+            "fps: 10\ntimeline: {max_drop_ratio: 0.1, record_time: true}\nfeatures:\n  a: {topic: /a, field: data}\n  b:\n    max_drop_ratio: 0.2\n    sources:\n      - {topic: /x, field: data}\n      - {topic: /y, field: data, max_drop_ratio: 0}\n",
+        )
+        .unwrap();
+        assert_eq!(c.timeline.max_drop_ratio, 0.1);
+        assert!(c.timeline.record_time);
+        let ratios: Vec<f64> = c.sources().map(|(_, s)| s.max_drop_ratio).collect();
+        assert_eq!(ratios, [0.1, 0.2, 0.0]);
+        let d = Config::parse("fps: 10\nfeatures:\n  a: {topic: /a, field: data}\n").unwrap();
+        assert_eq!(d.timeline.max_drop_ratio, DEFAULT_MAX_DROP_RATIO);
+        assert_eq!(d.features[0].sources[0].max_drop_ratio, 0.05);
+        assert!(!d.timeline.record_time);
+    }
+
+    #[test]
     fn a_feature_without_field_is_a_camera() {
         let c = Config::parse(
             "fps: 10\nfeatures:\n  cam: {topic: /cam/image_raw, stamp: header}\n  still: {topic: /c2, type: image, resize: [320, 240], on_missing: hold}\n",
