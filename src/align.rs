@@ -62,6 +62,11 @@ pub struct SourceRule {
     /// How long after its stamp a message may be received and still be used: 0 for receive
     /// stamps (the stamp is the receive time), `timeline.max_delay` for header stamps.
     pub max_delay: Time,
+    /// The most interior drops this source may cause, as a fraction of the grid's ticks:
+    /// above it the episode fails. 1 is no limit.
+    pub max_drop_ratio: f64,
+    /// The topic's mean message rate over the bag (from its index), for messages.
+    pub rate_hz: Option<f64>,
 }
 
 /// A tick where a source with `on_missing: fail` had no message within tolerance.
@@ -84,6 +89,8 @@ pub struct SourceStats {
     pub holds: u64,
     /// Ticks dropped because this source had nothing.
     pub drops: u64,
+    /// Those of its drops that lie between two emitted frames: they shift the later frames.
+    pub drops_interior: u64,
     /// |t - t_k| of every pick, for percentiles.
     dts: DtSketch,
 }
@@ -170,16 +177,88 @@ fn bucket_low(b: usize) -> u64 {
     ((SUB + sub) as u64) << shift
 }
 
+/// Dropped ticks beyond this fraction of an episode's ticks make the run warn.
+pub const WARN_DROP_RATIO: f64 = 0.01;
+
+/// Gaps the report lists one by one; past this it only counts them (and keeps the longest),
+/// so that an hour-long episode does not grow the report without bound.
+pub const MAX_GAPS: usize = 100;
+
+/// A run of consecutive dropped ticks between two emitted frames: the frames after it play
+/// `ticks / fps` earlier than their bag time says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    /// Its first tick.
+    pub tick: u64,
+    /// How many ticks it holds.
+    pub ticks: u64,
+    /// Bag time of its first tick.
+    pub time: Time,
+    /// The index of the emitted frame just before it.
+    pub after_frame: u64,
+    /// The sources that dropped at least one of its ticks (indices into the report's
+    /// sources), with how many.
+    pub sources: Vec<(usize, u64)>,
+}
+
 /// The sync report of one episode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncReport {
+    pub grid: Grid,
+    /// Ticks decided.
     pub ticks: u64,
     pub frames: u64,
+    /// Every dropped tick: `dropped_leading + dropped_interior + dropped_trailing`.
     pub dropped: u64,
+    /// Dropped before the first emitted frame (all of them when no frame was emitted): they
+    /// only shorten the episode.
+    pub dropped_leading: u64,
+    /// Dropped between two emitted frames: each makes every later frame play one period early.
+    pub dropped_interior: u64,
+    /// Dropped after the last emitted frame: they only shorten the episode.
+    pub dropped_trailing: u64,
+    /// Ticks of the first and last emitted frames.
+    pub first_frame: Option<Time>,
+    pub last_frame: Option<Time>,
+    /// The episode's limit on `dropped_interior / ticks`.
+    pub max_drop_ratio: f64,
+    /// The first [`MAX_GAPS`] gaps, in order.
+    pub gaps: Vec<Gap>,
+    pub gaps_total: u64,
+    /// The longest gap (the first of equal length).
+    pub longest_gap: Option<Gap>,
     pub sources: Vec<(SourceRule, SourceStats)>,
 }
 
+/// Seconds from nanoseconds, for the report's `*_s` fields.
+fn secs(ns: Time) -> f64 {
+    ns as f64 / NANOS as f64
+}
+
 impl SyncReport {
+    /// Seconds of bag time that `ticks` grid periods span (`ticks / fps`).
+    fn periods(&self, ticks: u64) -> f64 {
+        ticks as f64 / f64::from(self.grid.fps.max(1))
+    }
+
+    fn gap_json(&self, g: &Gap) -> serde_json::Value {
+        let sources: Vec<_> = g
+            .sources
+            .iter()
+            .map(|&(s, n)| json!({"source": self.sources[s].0.label, "drops": n}))
+            .collect();
+        json!({
+            "tick": g.tick,
+            "ticks": g.ticks,
+            "t_ns": g.time,
+            "after_frame": g.after_frame,
+            "duration_s": self.periods(g.ticks),
+            "sources": sources,
+        })
+    }
+
+    /// The report as in `meta/sync_report.json` (docs/alignment.md): bag times as integer
+    /// nanoseconds since the epoch (`*_ns`), durations and differences in seconds (`*_s`).
     pub fn to_json(&self) -> serde_json::Value {
         let sources: Vec<_> = self
             .sources
@@ -188,25 +267,175 @@ impl SyncReport {
                 json!({
                     "source": rule.label,
                     "match": format!("{:?}", rule.matching).to_lowercase(),
-                    "tolerance_s": rule.tolerance as f64 / NANOS as f64,
+                    "tolerance_s": secs(rule.tolerance),
                     "on_missing": format!("{:?}", rule.on_missing).to_lowercase(),
+                    "max_drop_ratio": rule.max_drop_ratio,
+                    "rate_hz": rule.rate_hz,
                     "picks": s.picks,
                     "holds": s.holds,
                     "drops": s.drops,
+                    "drops_interior": s.drops_interior,
                     "dt_p50_s": s.dt_percentile(50.0),
                     "dt_p95_s": s.dt_percentile(95.0),
                     "dt_max_s": s.dt_percentile(100.0),
                 })
             })
             .collect();
+        let n = self.grid.len();
         json!({
+            "fps": self.grid.fps,
+            "t0_ns": self.grid.t0,
+            "end_ns": self.grid.end,
+            "first_tick_ns": (n > 0).then(|| self.grid.tick(0)),
+            "last_tick_ns": (n > 0).then(|| self.grid.tick(n - 1)),
+            "first_frame_ns": self.first_frame,
+            "last_frame_ns": self.last_frame,
             "ticks": self.ticks,
             "frames": self.frames,
             "dropped": self.dropped,
+            "dropped_leading": self.dropped_leading,
+            "dropped_interior": self.dropped_interior,
+            "dropped_trailing": self.dropped_trailing,
+            "shift_s": self.periods(self.dropped_interior),
+            "max_drop_ratio": self.max_drop_ratio,
+            "gaps_total": self.gaps_total,
+            "longest_gap": self.longest_gap.as_ref().map(|g| self.gap_json(g)),
+            "gaps": self.gaps.iter().map(|g| self.gap_json(g)).collect::<Vec<_>>(),
             "sources": sources,
         })
     }
+
+    /// One line per source (`  action <- /cmd data: picks 0, drops 58 of 58 ticks`), for
+    /// messages.
+    pub fn source_lines(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|(rule, s)| {
+                let holds = if s.holds > 0 || rule.on_missing == OnMissing::Hold {
+                    format!(", holds {}", s.holds)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "  {}: picks {}{holds}, drops {} of {} ticks",
+                    rule.label, s.picks, s.drops, self.ticks
+                )
+            })
+            .collect()
+    }
+
+    /// The warning for an episode whose interior drops pass [`WARN_DROP_RATIO`] of its ticks,
+    /// naming the sources that dropped them.
+    pub fn drop_warning(&self) -> Option<String> {
+        if (self.dropped_interior as f64) <= WARN_DROP_RATIO * self.ticks as f64 {
+            return None;
+        }
+        let by: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| s.drops_interior > 0)
+            .map(|(rule, s)| culprit(&rule.label, s.drops_interior, rule.rate_hz))
+            .collect();
+        Some(format!(
+            "{} of {} ticks ({:.1}%) dropped between frames, so the last frame plays {:.3} s \
+             earlier than its bag time; dropped by {}; {ADVICE}",
+            self.dropped_interior,
+            self.ticks,
+            100.0 * self.dropped_interior as f64 / self.ticks.max(1) as f64,
+            self.periods(self.dropped_interior),
+            by.join(", "),
+        ))
+    }
 }
+
+/// What to do about drops, in every message about them.
+pub const ADVICE: &str = "lower `fps` (to at most the slowest source's rate), set \
+     `on_missing: hold` for the source, or give it a larger `tolerance`";
+
+/// `LABEL N (its topic runs at R Hz)`.
+fn culprit(label: &str, drops: u64, rate_hz: Option<f64>) -> String {
+    match rate_hz {
+        Some(r) => format!("{label} {drops} (its topic runs at {r:.1} Hz)"),
+        None => format!("{label} {drops}"),
+    }
+}
+
+/// Interior drops over a `max_drop_ratio`: the frames would play faster than recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropLimitError {
+    /// The grid's ticks.
+    pub ticks: u64,
+    /// The tick whose frame closed the gap that passed the limit.
+    pub tick: u64,
+    pub fps: u32,
+    /// The episode's interior drops so far and its limit, when that is the limit passed.
+    pub episode: Option<(u64, f64)>,
+    /// The sources over their own limit; when none is (the episode's limit was passed),
+    /// every source with interior drops.
+    pub sources: Vec<DropCulprit>,
+}
+
+/// A source's part in [`DropLimitError`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropCulprit {
+    pub label: String,
+    /// Its interior drops so far.
+    pub drops: u64,
+    pub max_drop_ratio: f64,
+    /// Its topic's message rate in the bag.
+    pub rate_hz: Option<f64>,
+}
+
+impl std::fmt::Display for DropLimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |n: u64| 100.0 * n as f64 / self.ticks.max(1) as f64;
+        let rate = |c: &DropCulprit| {
+            c.rate_hz
+                .map_or_else(String::new, |r| format!("; its topic runs at {r:.1} Hz"))
+        };
+        write!(
+            f,
+            "too many ticks dropped between frames by tick {} of {}: ",
+            self.tick, self.ticks
+        )?;
+        let each: Vec<String> = match self.episode {
+            Some((n, limit)) => {
+                write!(
+                    f,
+                    "{n} ({:.1}%, over the episode's max_drop_ratio {limit}), by ",
+                    pct(n)
+                )?;
+                self.sources
+                    .iter()
+                    .map(|c| culprit(&c.label, c.drops, c.rate_hz))
+                    .collect()
+            }
+            None => self
+                .sources
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} dropped {} ({:.1}%, over its max_drop_ratio {}{})",
+                        c.label,
+                        c.drops,
+                        pct(c.drops),
+                        c.max_drop_ratio,
+                        rate(c)
+                    )
+                })
+                .collect(),
+        };
+        write!(
+            f,
+            "{}; at fps {} every frame after a dropped tick would play one period earlier than \
+             recorded; {ADVICE}",
+            each.join(", "),
+            self.fps
+        )
+    }
+}
+
+impl std::error::Error for DropLimitError {}
 
 struct Entry<T> {
     stamp: Time,
@@ -241,6 +470,27 @@ pub struct Aligner<T> {
     stats: Vec<SourceStats>,
     frames: u64,
     ended: bool,
+    /// The episode's limit on interior drops per tick of the grid.
+    max_drop_ratio: f64,
+    /// The dropped ticks since the last emitted frame (or the start): leading, interior or
+    /// trailing is known only when the next frame is emitted or the grid ends.
+    run: DropRun,
+    dropped_leading: u64,
+    dropped_interior: u64,
+    first_frame: Option<Time>,
+    last_frame: Option<Time>,
+    gaps: Vec<Gap>,
+    gaps_total: u64,
+    longest_gap: Option<Gap>,
+}
+
+/// Consecutive dropped ticks not yet classified.
+#[derive(Debug, Clone, Default)]
+struct DropRun {
+    start: u64,
+    len: u64,
+    /// Per source: how many of the run's ticks it dropped.
+    by_source: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -249,6 +499,8 @@ pub enum AlignError {
     Missing(#[from] MissingError),
     #[error("more than {MAX_BUFFERED} messages wait for alignment, most of them from {fullest}: its header stamps run far ahead of its receive times (a clock jump?); try `stamp: receive` for it")]
     Overflow { fullest: String },
+    #[error(transparent)]
+    TooManyDrops(#[from] DropLimitError),
 }
 
 impl<T: Clone> Aligner<T> {
@@ -265,7 +517,26 @@ impl<T: Clone> Aligner<T> {
             stats: vec![SourceStats::default(); n],
             frames: 0,
             ended: false,
+            max_drop_ratio: 1.0,
+            run: DropRun {
+                by_source: vec![0; n],
+                ..DropRun::default()
+            },
+            dropped_leading: 0,
+            dropped_interior: 0,
+            first_frame: None,
+            last_frame: None,
+            gaps: Vec::new(),
+            gaps_total: 0,
+            longest_gap: None,
         }
+    }
+
+    /// The episode fails once its interior drops pass `ratio` of the grid's ticks (1, the
+    /// default here, never).
+    pub fn with_max_drop_ratio(mut self, ratio: f64) -> Self {
+        self.max_drop_ratio = ratio;
+        self
     }
 
     pub fn grid(&self) -> &Grid {
@@ -330,10 +601,26 @@ impl<T: Clone> Aligner<T> {
     }
 
     pub fn report(&self) -> SyncReport {
+        // The run still open: before the first frame it is leading, after it trailing.
+        let (leading, trailing) = if self.frames == 0 {
+            (self.run.len, 0)
+        } else {
+            (self.dropped_leading, self.run.len)
+        };
         SyncReport {
+            grid: self.grid,
             ticks: self.next_tick,
             frames: self.frames,
             dropped: self.next_tick - self.frames,
+            dropped_leading: leading,
+            dropped_interior: self.dropped_interior,
+            dropped_trailing: trailing,
+            first_frame: self.first_frame,
+            last_frame: self.last_frame,
+            max_drop_ratio: self.max_drop_ratio,
+            gaps: self.gaps.clone(),
+            gaps_total: self.gaps_total,
+            longest_gap: self.longest_gap.clone(),
             sources: self
                 .rules
                 .iter()
@@ -434,17 +721,12 @@ impl<T: Clone> Aligner<T> {
                     self.last_pick[s] = Some(e.value.clone());
                 }
                 None => match self.rules[s].on_missing {
-                    OnMissing::Drop => {
+                    OnMissing::Hold if self.last_pick[s].is_some() => self.stats[s].holds += 1,
+                    // A hold without a previous pick drops the tick.
+                    OnMissing::Drop | OnMissing::Hold => {
                         self.stats[s].drops += 1;
+                        self.run.by_source[s] += 1;
                         dropped = true;
-                    }
-                    OnMissing::Hold => {
-                        if self.last_pick[s].is_some() {
-                            self.stats[s].holds += 1;
-                        } else {
-                            self.stats[s].drops += 1;
-                            dropped = true;
-                        }
                     }
                     OnMissing::Fail => return Err(self.missing(s, t).into()),
                 },
@@ -452,8 +734,13 @@ impl<T: Clone> Aligner<T> {
             picks.push(p);
         }
         if dropped {
+            if self.run.len == 0 {
+                self.run.start = self.next_tick;
+            }
+            self.run.len += 1;
             return Ok(());
         }
+        self.close_run(t)?;
         let values: Vec<&T> = picks
             .iter()
             .enumerate()
@@ -472,6 +759,94 @@ impl<T: Clone> Aligner<T> {
             values: &values,
         });
         self.frames += 1;
+        Ok(())
+    }
+
+    /// A frame is emitted at tick time `t`: the run of dropped ticks before it is leading
+    /// (no frame yet) or a gap, whose drops count against the limits at once, so that an fps
+    /// the sources cannot serve fails on the first ticks that show it.
+    fn close_run(&mut self, t: Time) -> Result<(), AlignError> {
+        self.first_frame.get_or_insert(t);
+        self.last_frame = Some(t);
+        let run = std::mem::replace(
+            &mut self.run,
+            DropRun {
+                by_source: vec![0; self.rules.len()],
+                ..DropRun::default()
+            },
+        );
+        if run.len == 0 {
+            return Ok(());
+        }
+        if self.frames == 0 {
+            self.dropped_leading = run.len;
+            return Ok(());
+        }
+        self.dropped_interior += run.len;
+        for (s, n) in run.by_source.iter().enumerate() {
+            self.stats[s].drops_interior += n;
+        }
+        let gap = Gap {
+            tick: run.start,
+            ticks: run.len,
+            time: self.grid.tick(run.start),
+            after_frame: self.frames - 1,
+            sources: run
+                .by_source
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s, *n))
+                .collect(),
+        };
+        self.gaps_total += 1;
+        if self
+            .longest_gap
+            .as_ref()
+            .is_none_or(|g| gap.ticks > g.ticks)
+        {
+            self.longest_gap = Some(gap.clone());
+        }
+        if self.gaps.len() < MAX_GAPS {
+            self.gaps.push(gap);
+        }
+        self.check_drops()
+    }
+
+    /// Fails when the interior drops so far pass a source's or the episode's limit: they can
+    /// only grow, and the grid's length is known from the start.
+    fn check_drops(&self) -> Result<(), AlignError> {
+        let ticks = self.n_ticks;
+        let over = |dropped: u64, ratio: f64| dropped as f64 > ratio * ticks as f64;
+        let culprits = |pick: &dyn Fn(usize) -> bool| -> Vec<DropCulprit> {
+            let mut by: Vec<usize> = (0..self.rules.len()).filter(|&s| pick(s)).collect();
+            by.sort_by_key(|&s| std::cmp::Reverse(self.stats[s].drops_interior));
+            by.iter()
+                .map(|&s| DropCulprit {
+                    label: self.rules[s].label.clone(),
+                    drops: self.stats[s].drops_interior,
+                    max_drop_ratio: self.rules[s].max_drop_ratio,
+                    rate_hz: self.rules[s].rate_hz,
+                })
+                .collect()
+        };
+        let error = |episode, sources| DropLimitError {
+            ticks,
+            tick: self.next_tick,
+            fps: self.grid.fps,
+            episode,
+            sources,
+        };
+        let sources =
+            culprits(&|s| over(self.stats[s].drops_interior, self.rules[s].max_drop_ratio));
+        if !sources.is_empty() {
+            return Err(error(None, sources).into());
+        }
+        if over(self.dropped_interior, self.max_drop_ratio) {
+            let sources = culprits(&|s| self.stats[s].drops_interior > 0);
+            let episode = Some((self.dropped_interior, self.max_drop_ratio));
+            return Err(error(episode, sources).into());
+        }
         Ok(())
     }
 
@@ -544,6 +919,8 @@ mod tests {
             tolerance: tol_ms * MS,
             on_missing,
             max_delay: 0,
+            max_drop_ratio: 1.0,
+            rate_hz: None,
         }
     }
 
@@ -702,6 +1079,12 @@ mod tests {
             "tick 0 dropped: nothing to hold yet"
         );
         assert_eq!((r.frames, r.dropped, r.ticks), (4, 1, 5));
+        assert_eq!(
+            (r.dropped_leading, r.dropped_interior, r.dropped_trailing),
+            (1, 0, 0),
+            "a hold fills what would be a gap; only the tick before any pick is dropped"
+        );
+        assert_eq!((r.gaps_total, r.sources[1].1.drops_interior), (0, 0));
     }
 
     #[test]
@@ -827,5 +1210,315 @@ mod tests {
         let r = a.finish(&mut emit).unwrap();
         assert!(most <= 12, "{most} samples buffered at most");
         assert_eq!((r.frames, r.sources[1].1.holds), (1001, 1000));
+    }
+
+    /// Two sources on a 10 fps grid of 12 ticks (0..1100 ms): source 0 only at 200, 300, 600,
+    /// 700, 900 ms; source 1 at every tick but 600 ms.
+    fn two_gaps() -> (Vec<(u64, Vec<i32>)>, SyncReport) {
+        let g = Grid {
+            t0: 0,
+            end: 1100 * MS,
+            fps: 10,
+        };
+        let mut samples = Vec::new();
+        for k in 0..12i64 {
+            let t = k * 100;
+            if [200, 300, 600, 700, 900].contains(&t) {
+                samples.push((0, t, t as i32));
+            }
+            if t != 600 {
+                samples.push((1, t, t as i32));
+            }
+        }
+        let rules = vec![
+            SourceRule {
+                label: "a <- /a data".into(),
+                ..rule(Match::Nearest, 20, OnMissing::Drop)
+            },
+            SourceRule {
+                label: "b <- /b data".into(),
+                ..rule(Match::Nearest, 20, OnMissing::Drop)
+            },
+        ];
+        run(g, rules, &samples)
+    }
+
+    #[test]
+    fn drops_are_leading_interior_or_trailing_and_gaps_are_listed() {
+        let (frames, r) = two_gaps();
+        // Tick: 0 1 2 3 4 5 6 7 8 9 10 11
+        // a:    - - x x - - x x - x -  -
+        // b:    x x x x x x - x x x x  x
+        // Frames at ticks 2, 3, 7, 9; 0-1 before the first, 4-6 and 8 between, 10-11 after.
+        let ticks: Vec<u64> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(ticks, [2, 3, 7, 9]);
+        assert_eq!((r.ticks, r.frames, r.dropped), (12, 4, 8));
+        assert_eq!(
+            (r.dropped_leading, r.dropped_interior, r.dropped_trailing),
+            (2, 4, 2)
+        );
+        assert_eq!(
+            (r.first_frame, r.last_frame),
+            (Some(200 * MS), Some(900 * MS))
+        );
+        let (a, b) = (&r.sources[0].1, &r.sources[1].1);
+        assert_eq!((a.drops, a.drops_interior), (7, 3)); // ticks 0 1 4 5 8 10 11; 4 5 8
+        assert_eq!((b.drops, b.drops_interior), (1, 1)); // tick 6
+        assert_eq!(
+            r.gaps,
+            [
+                Gap {
+                    tick: 4,
+                    ticks: 3,
+                    time: 400 * MS,
+                    after_frame: 1,
+                    sources: vec![(0, 2), (1, 1)],
+                },
+                Gap {
+                    tick: 8,
+                    ticks: 1,
+                    time: 800 * MS,
+                    after_frame: 2,
+                    sources: vec![(0, 1)],
+                },
+            ]
+        );
+        assert_eq!(r.gaps_total, 2);
+        assert_eq!(r.longest_gap.as_ref(), Some(&r.gaps[0]));
+    }
+
+    #[test]
+    fn the_report_json_gives_bag_times_in_ns_and_durations_in_s() {
+        let (_, r) = two_gaps();
+        let j = r.to_json();
+        assert_eq!(j["fps"], 10);
+        assert_eq!(j["t0_ns"], 0);
+        assert_eq!(j["end_ns"], 1_100_000_000i64);
+        assert_eq!(j["first_tick_ns"], 0);
+        assert_eq!(j["last_tick_ns"], 1_100_000_000i64);
+        assert_eq!(j["first_frame_ns"], 200_000_000);
+        assert_eq!(j["last_frame_ns"], 900_000_000);
+        assert_eq!(
+            (
+                &j["dropped"],
+                &j["dropped_leading"],
+                &j["dropped_interior"],
+                &j["dropped_trailing"]
+            ),
+            (&json!(8), &json!(2), &json!(4), &json!(2))
+        );
+        assert_eq!(j["shift_s"], 0.4, "4 interior drops at 10 fps");
+        assert_eq!(j["gaps_total"], 2);
+        assert_eq!(
+            j["gaps"][0],
+            json!({"tick": 4, "ticks": 3, "t_ns": 400_000_000, "after_frame": 1,
+                   "duration_s": 0.3, "sources": [{"source": "a <- /a data", "drops": 2},
+                                                 {"source": "b <- /b data", "drops": 1}]})
+        );
+        assert_eq!(j["longest_gap"], j["gaps"][0]);
+        assert_eq!(j["sources"][0]["drops"], 7);
+        assert_eq!(j["sources"][0]["drops_interior"], 3);
+        // Every key says its unit: `_ns` bag times are integers, `_s` durations are seconds.
+        for (k, v) in j.as_object().unwrap() {
+            if k.ends_with("_ns") {
+                assert!(v.is_i64(), "{k}: {v}");
+            }
+        }
+        let lines = r.source_lines();
+        assert_eq!(
+            lines,
+            [
+                "  a <- /a data: picks 5, drops 7 of 12 ticks",
+                "  b <- /b data: picks 11, drops 1 of 12 ticks"
+            ]
+        );
+        let w = r.drop_warning().expect("4 of 12 ticks is over 1%");
+        assert!(
+            w.starts_with("4 of 12 ticks (33.3%) dropped between frames")
+                && w.contains("0.400 s earlier")
+                && w.contains("a <- /a data 3, b <- /b data 1")
+                && w.contains("lower `fps`"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn the_gap_list_is_bounded_and_keeps_the_longest() {
+        // 501 ticks at 10 fps; a message at every even tick but 300: the odd ticks are 1-tick
+        // gaps, except 299..301, one gap of 3 (the 150th).
+        let g = Grid {
+            t0: 0,
+            end: 50_000 * MS,
+            fps: 10,
+        };
+        let samples: Vec<(usize, i64, i32)> = (0..=500i64)
+            .filter(|k| k % 2 == 0 && *k != 300)
+            .map(|k| (0, k * 100, 0))
+            .collect();
+        let (frames, r) = run(g, vec![rule(Match::Nearest, 20, OnMissing::Drop)], &samples);
+        assert_eq!(frames.len(), 250);
+        assert_eq!(r.gaps_total, 249);
+        assert_eq!(r.gaps.len(), MAX_GAPS);
+        assert_eq!((r.gaps[0].tick, r.gaps[99].tick), (1, 199));
+        assert_eq!(
+            r.longest_gap,
+            Some(Gap {
+                tick: 299,
+                ticks: 3,
+                time: 29_900 * MS,
+                after_frame: 149,
+                sources: vec![(0, 3)],
+            })
+        );
+        assert_eq!(
+            (r.dropped_leading, r.dropped_interior, r.dropped_trailing),
+            (0, 251, 0)
+        );
+        assert_eq!(r.to_json()["gaps"].as_array().unwrap().len(), MAX_GAPS);
+    }
+
+    /// 20 ticks at 10 fps (0..1900 ms), one source at every tick but 300, 700 and 800 ms
+    /// (gaps at tick 3 and 7-8, closed by the frames at ticks 4 and 9). Returns the frames
+    /// emitted and the error, if any.
+    fn limited(episode: f64, source: f64) -> (Vec<u64>, Option<AlignError>) {
+        let g = Grid {
+            t0: 0,
+            end: 1900 * MS,
+            fps: 10,
+        };
+        let rules = vec![SourceRule {
+            label: "cam <- /cam".into(),
+            max_drop_ratio: source,
+            rate_hz: Some(8.5),
+            ..rule(Match::Nearest, 20, OnMissing::Drop)
+        }];
+        let mut a = Aligner::new(g, rules).with_max_drop_ratio(episode);
+        let mut ticks = Vec::new();
+        let mut emit = |f: Aligned<'_, i32>| ticks.push(f.tick);
+        for k in (0..20i64).filter(|k| ![3, 7, 8].contains(k)) {
+            if let Err(e) = a.push(0, k * 100 * MS, k * 100 * MS, 0, &mut emit) {
+                return (ticks, Some(e));
+            }
+        }
+        let err = a.finish(&mut emit).err();
+        (ticks, err)
+    }
+
+    #[test]
+    fn interior_drops_over_the_limit_stop_the_episode_at_once() {
+        // 0.1 of 20 ticks allows 2: the third interior drop, known at tick 9, fails.
+        let (ticks, err) = limited(0.1, 1.0);
+        assert_eq!(ticks, [0, 1, 2, 4, 5, 6], "nothing after the failing tick");
+        let Some(AlignError::TooManyDrops(e)) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (e.ticks, e.tick, e.fps, e.episode),
+            (20, 9, 10, Some((3, 0.1)))
+        );
+        let cam = DropCulprit {
+            label: "cam <- /cam".into(),
+            drops: 3,
+            max_drop_ratio: 1.0,
+            rate_hz: Some(8.5),
+        };
+        assert_eq!(e.sources, std::slice::from_ref(&cam));
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "too many ticks dropped between frames by tick 9 of 20: 3 (15.0%, over the \
+             episode's max_drop_ratio 0.1), by cam <- /cam 3 (its topic runs at 8.5 Hz); at fps \
+             10 every frame after a dropped tick would play one period earlier than recorded; \
+             lower `fps` (to at most the slowest source's rate), set `on_missing: hold` for the \
+             source, or give it a larger `tolerance`"
+        );
+        // The same limit on the source names it.
+        let (_, err) = limited(1.0, 0.1);
+        let Some(AlignError::TooManyDrops(e)) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!((e.tick, e.episode), (9, None));
+        assert_eq!(
+            e.sources,
+            [DropCulprit {
+                max_drop_ratio: 0.1,
+                ..cam
+            }]
+        );
+        assert!(
+            e.to_string().contains(
+                ": cam <- /cam dropped 3 (15.0%, over its max_drop_ratio 0.1; its topic runs at 8.5 Hz); at fps 10"
+            ),
+            "{e}"
+        );
+        // 0 allows none: the first gap fails when tick 4 shows it.
+        let (ticks, err) = limited(0.0, 1.0);
+        assert_eq!(ticks, [0, 1, 2]);
+        let Some(AlignError::TooManyDrops(e)) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!((e.tick, e.episode), (4, Some((1, 0.0))));
+        // At the limit (3 of 20 = 0.15) it passes; 1 never fails.
+        for ratio in [0.15, 1.0] {
+            let (ticks, err) = limited(ratio, ratio);
+            assert!(err.is_none(), "{ratio}: {err:?}");
+            assert_eq!(ticks.len(), 17);
+        }
+    }
+
+    #[test]
+    fn leading_and_trailing_drops_never_count_against_the_limit() {
+        // Ticks 0..19; the source only covers ticks 5..14: 5 leading and 5 trailing drops.
+        let g = Grid {
+            t0: 0,
+            end: 1900 * MS,
+            fps: 10,
+        };
+        let mut samples: Vec<(usize, i64, i32)> =
+            (5..15i64).map(|k| (0, k * 100, k as i32)).collect();
+        // A second source that runs the whole episode, so the grid spans it.
+        samples.extend((0..20i64).map(|k| (1, k * 100, 0)));
+        samples.sort_by_key(|s| s.1);
+        let rules = vec![
+            SourceRule {
+                max_drop_ratio: 0.0,
+                ..rule(Match::Nearest, 20, OnMissing::Drop)
+            },
+            rule(Match::Nearest, 20, OnMissing::Drop),
+        ];
+        let mut a = Aligner::new(g, rules).with_max_drop_ratio(0.0);
+        let mut n = 0;
+        let mut emit = |_: Aligned<'_, i32>| n += 1;
+        for &(s, t, v) in &samples {
+            a.push(s, t * MS, t * MS, v, &mut emit).unwrap();
+        }
+        let r = a.finish(&mut emit).unwrap();
+        assert_eq!(n, 10);
+        assert_eq!(
+            (r.dropped_leading, r.dropped_interior, r.dropped_trailing),
+            (5, 0, 5)
+        );
+        assert_eq!(r.drop_warning(), None);
+    }
+
+    #[test]
+    fn with_no_frame_every_drop_is_leading() {
+        let g = Grid {
+            t0: 0,
+            end: 300 * MS,
+            fps: 10,
+        };
+        let (frames, r) = run(
+            g,
+            vec![rule(Match::Nearest, 10, OnMissing::Drop)],
+            &[(0, 50, 0), (0, 250, 1)],
+        );
+        assert!(frames.is_empty());
+        assert_eq!(
+            (r.dropped_leading, r.dropped_interior, r.dropped_trailing),
+            (4, 0, 0)
+        );
+        assert_eq!((r.first_frame, r.last_frame), (None, None));
+        assert_eq!(r.source_lines(), ["  s: picks 0, drops 4 of 4 ticks"]);
     }
 }

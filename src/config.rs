@@ -86,6 +86,9 @@ struct RawTimeline {
     #[serde(default)]
     trim_end: f64,
     max_delay: Option<f64>,
+    max_drop_ratio: Option<f64>,
+    #[serde(default)]
+    record_time: bool,
 }
 
 /// A source's settings, as written either directly under a feature or in its `sources` list.
@@ -100,6 +103,7 @@ struct RawSource {
     tolerance: Option<f64>,
     on_missing: Option<OnMissing>,
     stamp: Option<Stamp>,
+    max_drop_ratio: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -114,6 +118,7 @@ struct RawFeature {
     tolerance: Option<f64>,
     on_missing: Option<OnMissing>,
     stamp: Option<Stamp>,
+    max_drop_ratio: Option<f64>,
     sources: Option<Vec<RawSource>>,
     #[serde(rename = "type")]
     kind: Option<CameraOutput>,
@@ -129,6 +134,11 @@ pub struct Timeline {
     pub trim_end: Time,
     /// How far back a header-stamped topic's stamps may go, in bag order, and still be used.
     pub max_delay: Time,
+    /// The most interior drops an episode may have, as a fraction of its ticks (0 to 1; 1 is
+    /// no limit); also every source's default.
+    pub max_drop_ratio: f64,
+    /// Write each frame's tick time as the int64 column [`RECORD_TIME_FEATURE`].
+    pub record_time: bool,
 }
 
 /// One input stream of a feature.
@@ -143,6 +153,8 @@ pub struct Source {
     pub tolerance: Time,
     pub on_missing: OnMissing,
     pub stamp: Stamp,
+    /// The most interior drops this source may cause, as a fraction of the ticks.
+    pub max_drop_ratio: f64,
 }
 
 /// One output feature: its sources' values concatenated in order.
@@ -174,6 +186,14 @@ pub const RESERVED_FEATURES: [&str; 5] = [
 
 const DEFAULT_MAX_DELAY: f64 = 0.5;
 
+/// Default `max_drop_ratio`: a wrong fps drops far more (a 10 Hz camera at 30 fps drops two
+/// ticks in three), jitter around a served rate far less.
+pub const DEFAULT_MAX_DROP_RATIO: f64 = 0.05;
+
+/// The column `timeline.record_time: true` adds: the frame's tick time, in nanoseconds of bag
+/// time since the epoch.
+pub const RECORD_TIME_FEATURE: &str = "bag_time_ns";
+
 /// Longest feature name: a camera's is a directory name, and file systems take 255 bytes.
 pub const MAX_FEATURE_NAME: usize = 255;
 
@@ -203,6 +223,11 @@ impl Config {
                 "timeline.max_delay",
                 t.max_delay.unwrap_or(DEFAULT_MAX_DELAY),
             )?,
+            max_drop_ratio: ratio(
+                "timeline.max_drop_ratio",
+                t.max_drop_ratio.unwrap_or(DEFAULT_MAX_DROP_RATIO),
+            )?,
+            record_time: t.record_time,
         };
         if raw.features.is_empty() {
             return Err("`features` is empty: name at least one feature".into());
@@ -219,6 +244,11 @@ impl Config {
                 }
             };
             check_feature_name(&key)?;
+            if timeline.record_time && key == RECORD_TIME_FEATURE {
+                return Err(format!(
+                    "feature name `{key}` is the column `timeline.record_time: true` adds: rename the feature"
+                ));
+            }
             let rf: RawFeature =
                 serde_yaml_ng::from_value(value).map_err(|e| format!("features.{key}: {e}"))?;
             // A feature without `field` reads whole messages: a camera (video unless `type`
@@ -241,6 +271,7 @@ impl Config {
                 tolerance: rf.tolerance,
                 on_missing: rf.on_missing,
                 stamp: rf.stamp,
+                max_drop_ratio: rf.max_drop_ratio,
             };
             let single = rf.sources.is_none();
             let raw_sources = match rf.sources {
@@ -328,6 +359,15 @@ fn seconds(what: &str, s: f64) -> std::result::Result<Time, String> {
     Ok((s * NANOS as f64).round() as Time)
 }
 
+fn ratio(what: &str, r: f64) -> std::result::Result<f64, String> {
+    if !r.is_finite() || !(0.0..=1.0).contains(&r) {
+        return Err(format!(
+            "{what}: {r} is not a fraction from 0 to 1 (0.05: at most 5% of the ticks; 0: none; 1: no limit)"
+        ));
+    }
+    Ok(r)
+}
+
 fn check_feature_name(key: &str) -> std::result::Result<(), String> {
     if key.is_empty() || key.trim() != key {
         return Err(format!(
@@ -405,6 +445,7 @@ fn merge(mut s: RawSource, defaults: &RawSource) -> RawSource {
     s.tolerance = s.tolerance.or(defaults.tolerance);
     s.on_missing = s.on_missing.or(defaults.on_missing);
     s.stamp = s.stamp.or(defaults.stamp);
+    s.max_drop_ratio = s.max_drop_ratio.or(defaults.max_drop_ratio);
     s
 }
 
@@ -446,6 +487,10 @@ fn make_source(
             }
         }
     }
+    let max_drop_ratio = match s.max_drop_ratio {
+        Some(r) => ratio(&format!("{at}.max_drop_ratio"), r)?,
+        None => timeline.max_drop_ratio,
+    };
     Ok(Source {
         topic,
         field,
@@ -454,6 +499,7 @@ fn make_source(
         tolerance,
         on_missing: s.on_missing.unwrap_or_default(),
         stamp: s.stamp.unwrap_or(timeline.stamp),
+        max_drop_ratio,
     })
 }
 
@@ -513,6 +559,22 @@ features:
         assert_eq!(s[1].on_missing, OnMissing::Fail);
         assert_eq!(s[0].stamp, Stamp::Header);
         assert_eq!(s[0].tolerance, 16_666_667);
+    }
+
+    #[test]
+    fn max_drop_ratio_comes_from_the_source_the_feature_or_the_timeline() {
+        let c = Config::parse(
+            "fps: 10\ntimeline: {max_drop_ratio: 0.1, record_time: true}\nfeatures:\n  a: {topic: /a, field: data}\n  b:\n    max_drop_ratio: 0.2\n    sources:\n      - {topic: /x, field: data}\n      - {topic: /y, field: data, max_drop_ratio: 0}\n",
+        )
+        .unwrap();
+        assert_eq!(c.timeline.max_drop_ratio, 0.1);
+        assert!(c.timeline.record_time);
+        let ratios: Vec<f64> = c.sources().map(|(_, s)| s.max_drop_ratio).collect();
+        assert_eq!(ratios, [0.1, 0.2, 0.0]);
+        let d = Config::parse("fps: 10\nfeatures:\n  a: {topic: /a, field: data}\n").unwrap();
+        assert_eq!(d.timeline.max_drop_ratio, DEFAULT_MAX_DROP_RATIO);
+        assert_eq!(d.features[0].sources[0].max_drop_ratio, 0.05);
+        assert!(!d.timeline.record_time);
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub struct EpisodePlan {
     pub read_start: Time,
     pub read_end: Time,
     pub spec: DatasetSpec,
+    /// The episode's limit on interior drops per tick (`timeline.max_drop_ratio`).
+    pub max_drop_ratio: f64,
 }
 
 impl EpisodePlan {
@@ -343,6 +345,11 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
         };
         let e = match run.episode(writer.as_mut(), i, episodes.len(), path) {
             Ok(result) => {
+                if let Some(w) = result.report.drop_warning() {
+                    let w = format!("{}: {w}", path.display());
+                    eprintln!("warning: {w}");
+                    warnings.push(w);
+                }
                 episodes.push(result);
                 continue;
             }
@@ -410,7 +417,9 @@ fn all_failed(failures: &[BagFailure]) -> Error {
         failures.len()
     );
     for f in failures {
-        text.push_str(&format!("\n  {}: {}", f.bag.display(), f.reason));
+        // A multi-line reason (one line per source) goes under its bag.
+        let reason = f.reason.replace('\n', "\n  ");
+        text.push_str(&format!("\n  {}: {reason}", f.bag.display()));
     }
     Error::Conversion(text)
 }
@@ -478,12 +487,13 @@ impl EpisodeRun<'_> {
         )
         .map_err(Failed::classify)?;
         if report.frames == 0 {
+            // Multi-line by design, like `all_failed`: one line per source.
             return Err(Failed::Bag(Error::Align {
                 bag: path.display().to_string(),
                 detail: format!(
-                    "no frame survived alignment ({} ticks, all dropped); see the per-source drops: {}",
+                    "no frame survived alignment: all {} ticks dropped\n{}",
                     report.ticks,
-                    report.to_json()["sources"]
+                    report.source_lines().join("\n")
                 ),
             }));
         }
@@ -677,6 +687,12 @@ pub fn plan_episode(
             },
         });
     }
+    if config.timeline.record_time {
+        features.push(FeatureSpec {
+            key: crate::config::RECORD_TIME_FEATURE.to_string(),
+            kind: FeatureKind::Time,
+        });
+    }
     Ok(EpisodePlan {
         path: path.to_path_buf(),
         bag,
@@ -689,6 +705,7 @@ pub fn plan_episode(
             robot_type: config.robot_type.clone(),
             features,
         },
+        max_drop_ratio: config.timeline.max_drop_ratio,
     })
 }
 
@@ -836,7 +853,7 @@ fn plan_source(
         field: src.field.clone(),
         len: values.len(),
         names,
-        rule: source_rule(at, src, max_delay),
+        rule: source_rule(at, src, max_delay, topic_rate(bag.summary(), &conns)),
         extractors,
         stamps,
         first,
@@ -846,8 +863,23 @@ fn plan_source(
     })
 }
 
+/// Messages per second of the topic on `conns` over its own span, from the index (as
+/// `inspect` and `rosbag info` give it).
+fn topic_rate(summary: &bag::BagSummary, conns: &[usize]) -> Option<f64> {
+    let stats = conns.iter().filter_map(|&c| summary.stats.get(c));
+    let count: u64 = stats.clone().map(|s| s.count).sum();
+    let first = stats.clone().filter_map(|s| s.first).min()?;
+    let last = stats.filter_map(|s| s.last).max()?;
+    (count > 1 && last > first).then(|| (count - 1) as f64 * NANOS as f64 / (last - first) as f64)
+}
+
 /// The alignment rule of a source; its label names the feature, topic and field.
-fn source_rule(at: &str, src: &crate::config::Source, max_delay: Time) -> SourceRule {
+fn source_rule(
+    at: &str,
+    src: &crate::config::Source,
+    max_delay: Time,
+    rate_hz: Option<f64>,
+) -> SourceRule {
     let feature = at.trim_start_matches("features.");
     SourceRule {
         label: if src.field.is_empty() {
@@ -864,6 +896,8 @@ fn source_rule(at: &str, src: &crate::config::Source, max_delay: Time) -> Source
         } else {
             0
         },
+        max_drop_ratio: src.max_drop_ratio,
+        rate_hz,
     }
 }
 
@@ -963,7 +997,7 @@ fn plan_camera(
         stamps,
         len: 0,
         names: Vec::new(),
-        rule: source_rule(at, src, max_delay),
+        rule: source_rule(at, src, max_delay, topic_rate(bag.summary(), conns)),
         first,
         last,
         lead: (first - first_msg.time).max(0),

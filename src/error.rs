@@ -35,12 +35,25 @@ pub enum Error {
     Interrupted(i32),
     /// A bag failed mid-run without `--keep-going`: the run stopped there, the episodes before
     /// it kept (`kept` says what the dataset holds now). Exit status 1.
-    #[error("{source}; stopped at {}: {kept}", .bag.display())]
+    #[error("{}", bag_failed(source, bag, kept))]
     BagFailed {
         bag: std::path::PathBuf,
         source: Box<Error>,
         kept: String,
     },
+}
+
+/// `SOURCE; stopped at BAG: KEPT`, with the detail lines of a multi-line error (one per
+/// source) after that first line.
+fn bag_failed(source: &Error, bag: &std::path::Path, kept: &str) -> String {
+    let text = source.to_string();
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut out = format!("{first}; stopped at {}: {kept}", bag.display());
+    if !rest.is_empty() {
+        out.push('\n');
+        out.push_str(rest);
+    }
+    out
 }
 
 impl Error {

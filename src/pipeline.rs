@@ -161,6 +161,7 @@ pub fn run_episode(
         read_start,
         read_end,
         spec,
+        max_drop_ratio,
     } = plan;
     let bag_name = &path.display().to_string();
     let wanted: Vec<bool> = by_conn.iter().map(|s| !s.is_empty()).collect();
@@ -243,7 +244,8 @@ pub fn run_episode(
         let aligner_recycled = recycle_rx.clone();
         let aligner = scope.spawn(move || -> Result<Option<SyncReport>> {
             let (work_tx, done_tx, recycle_rx) = (work_tx, aligner_done, aligner_recycled);
-            let mut aligner: Aligner<Value> = Aligner::new(grid, rules);
+            let mut aligner: Aligner<Value> =
+                Aligner::new(grid, rules).with_max_drop_ratio(max_drop_ratio);
             let mut closed = false;
             // The window whose samples are being pushed: frames carry it to the writer.
             let mut window = 0u64;
@@ -263,6 +265,7 @@ pub fn run_episode(
                         }
                     }
                 };
+                frame.time = f.time;
                 frame.values.clear();
                 frame.values.reserve(frame_len);
                 let mut raws = Vec::new();

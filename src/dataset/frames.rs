@@ -31,11 +31,14 @@ pub enum ColumnKind {
     Vector(usize),
     /// PNG bytes in `struct<bytes, path>`.
     Image,
+    /// The frame's int64 bag time.
+    Time,
 }
 
 enum Column {
     Vector(usize, Vec<f32>),
     Image(BinaryBuilder),
+    Time(Vec<i64>),
 }
 
 /// A row group in progress is flushed once its buffered size passes this.
@@ -73,6 +76,7 @@ impl FrameBuffer {
                 .map(|k| match *k {
                     ColumnKind::Vector(n) => Column::Vector(n, Vec::with_capacity(n * BATCH_ROWS)),
                     ColumnKind::Image => Column::Image(BinaryBuilder::new()),
+                    ColumnKind::Time => Column::Time(Vec::with_capacity(BATCH_ROWS)),
                 })
                 .collect(),
             image_bytes: 0,
@@ -98,8 +102,15 @@ impl FrameBuffer {
     }
 
     /// `values`: every vector feature's values concatenated (already length-checked);
-    /// `images`: every image column's PNG bytes, in order.
-    pub fn push(&mut self, values: &[f32], images: &[&[u8]], fps: u32, at: FrameIndices) {
+    /// `images`: every image column's PNG bytes, in order; `time`: the time columns' value.
+    pub fn push(
+        &mut self,
+        values: &[f32],
+        images: &[&[u8]],
+        time: i64,
+        fps: u32,
+        at: FrameIndices,
+    ) {
         let mut rest = values;
         let mut pngs = images.iter();
         for col in &mut self.columns {
@@ -114,6 +125,7 @@ impl FrameBuffer {
                     self.image_bytes += png.len();
                     b.append_value(png);
                 }
+                Column::Time(buf) => buf.push(time),
             }
         }
         self.timestamp.push(timestamp(at.frame_index, fps));
@@ -157,6 +169,7 @@ impl FrameBuffer {
                 (Column::Image(_), other) => {
                     return Err(bad(field, &format!("image column of type {other}")))
                 }
+                (Column::Time(buf), _) => Arc::new(Int64Array::from(std::mem::take(buf))),
             };
             cols.push(col);
         }

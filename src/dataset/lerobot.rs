@@ -82,6 +82,15 @@ enum StatSource {
     Camera(usize),
 }
 
+/// What feeds one of `Episode::stats` before the five defaults', in spec order.
+#[derive(Debug, Clone, Copy)]
+enum StatInput {
+    /// The next `n` of `Frame::values`.
+    Vector(usize),
+    /// `Frame::time`.
+    Time,
+}
+
 /// A camera feature, in spec order (`Frame::images` order).
 #[derive(Debug, Clone)]
 struct CameraColumn {
@@ -123,6 +132,7 @@ pub struct LeRobotWriter {
     info: Info,
     schema: SchemaRef,
     vector_lens: Vec<usize>,
+    stat_inputs: Vec<StatInput>,
     cameras: Vec<CameraColumn>,
     /// The image features, which have data columns.
     image_columns: Vec<String>,
@@ -222,6 +232,7 @@ impl LeRobotWriter {
             .filter_map(|f| match &f.kind {
                 FeatureKind::Vector { names } => Some(ColumnKind::Vector(names.len())),
                 FeatureKind::Image { .. } => Some(ColumnKind::Image),
+                FeatureKind::Time => Some(ColumnKind::Time),
                 FeatureKind::Video { .. } => None,
             })
             .collect();
@@ -233,16 +244,24 @@ impl LeRobotWriter {
         // Stats for every feature in info.json order: the spec's, then the five defaults.
         let mut stat_features = Vec::new();
         let mut stat_sources = Vec::new();
+        let mut stat_inputs = Vec::new();
         let (mut n_values, mut n_cameras) = (0, 0);
         for f in &spec.features {
             match &f.kind {
-                FeatureKind::Vector { names } => {
+                FeatureKind::Vector { .. } | FeatureKind::Time => {
+                    let (dims, input) = match &f.kind {
+                        FeatureKind::Vector { names } => {
+                            (names.len(), StatInput::Vector(names.len()))
+                        }
+                        _ => (1, StatInput::Time),
+                    };
                     stat_features.push(StatFeature {
                         key: f.key.clone(),
-                        dims: names.len(),
+                        dims,
                         camera: false,
                     });
                     stat_sources.push(StatSource::Values(n_values));
+                    stat_inputs.push(input);
                     n_values += 1;
                 }
                 _ => {
@@ -305,6 +324,7 @@ impl LeRobotWriter {
             schema: schema.clone(),
             buffer: FrameBuffer::new(schema, &column_kinds),
             vector_lens,
+            stat_inputs,
             cameras,
             image_columns,
             stat_features,
@@ -636,13 +656,19 @@ impl DatasetWriter for LeRobotWriter {
             index: ep.from_index + ep.frames,
             task_index: ep.task_index,
         };
-        // Stats features are the vectors (in order) then the five defaults.
+        // Stats features are the vectors and the bag time (in spec order), then the five
+        // defaults.
         let mut rest = frame.values.as_slice();
-        let n_vec = self.vector_lens.len();
-        for (s, n) in ep.stats.iter_mut().zip(&self.vector_lens) {
-            let (mine, tail) = rest.split_at(*n);
-            s.push(mine.iter().map(|v| f64::from(*v)));
-            rest = tail;
+        let n_inputs = self.stat_inputs.len();
+        for (s, input) in ep.stats.iter_mut().zip(&self.stat_inputs) {
+            match *input {
+                StatInput::Vector(n) => {
+                    let (mine, tail) = rest.split_at(n);
+                    s.push(mine.iter().map(|v| f64::from(*v)));
+                    rest = tail;
+                }
+                StatInput::Time => s.push([frame.time as f64]),
+            }
         }
         let defaults = [
             // lerobot's timestamp stats are over the float64 division, not the stored f32.
@@ -652,7 +678,7 @@ impl DatasetWriter for LeRobotWriter {
             at.index as f64,
             at.task_index as f64,
         ];
-        for (s, v) in ep.stats[n_vec..].iter_mut().zip(defaults) {
+        for (s, v) in ep.stats[n_inputs..].iter_mut().zip(defaults) {
             s.push([v]);
         }
         for (s, img) in ep.camera_stats.iter_mut().zip(&frame.images) {
@@ -698,7 +724,7 @@ impl DatasetWriter for LeRobotWriter {
                 pngs.push(&img.png);
             }
         }
-        self.buffer.push(&frame.values, &pngs, fps, at);
+        self.buffer.push(&frame.values, &pngs, frame.time, fps, at);
         if self.buffer.is_full() {
             self.write_buffered()?;
         }

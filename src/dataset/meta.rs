@@ -232,6 +232,13 @@ pub fn feature_infos(
                     extra,
                 }
             }
+            // Declared like lerobot's own int64 scalars (`index`, `frame_index`).
+            FeatureKind::Time => FeatureInfo {
+                dtype: "int64".into(),
+                shape: vec![1],
+                names: Value::Null,
+                extra: BTreeMap::new(),
+            },
         };
         out.push((f.key.clone(), info));
     }

@@ -26,13 +26,15 @@ pub enum FeatureKind {
     Video { height: u32, width: u32 },
     /// A camera stored as PNG bytes in the data parquet.
     Image { height: u32, width: u32 },
+    /// An int64 scalar: the frame's bag time in nanoseconds since the epoch ([`Frame::time`]).
+    Time,
 }
 
 impl FeatureKind {
     /// (width, height) of a camera feature.
     pub fn camera_size(&self) -> Option<(u32, u32)> {
         match self {
-            FeatureKind::Vector { .. } => None,
+            FeatureKind::Vector { .. } | FeatureKind::Time => None,
             FeatureKind::Video { height, width } | FeatureKind::Image { height, width } => {
                 Some((*width, *height))
             }
@@ -40,7 +42,7 @@ impl FeatureKind {
     }
 }
 
-/// For messages: "6 values [joint1, ...]", "video 96x64", "image 96x64".
+/// For messages: "6 values [joint1, ...]", "video 96x64", "image 96x64", "an int64 bag time".
 impl std::fmt::Display for FeatureKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -53,6 +55,7 @@ impl std::fmt::Display for FeatureKind {
             ),
             FeatureKind::Video { height, width } => write!(f, "video {width}x{height}"),
             FeatureKind::Image { height, width } => write!(f, "image {width}x{height}"),
+            FeatureKind::Time => write!(f, "an int64 bag time"),
         }
     }
 }
@@ -107,6 +110,9 @@ pub struct Frame {
     pub values: Vec<f32>,
     /// One per camera feature, in `DatasetSpec::features` order.
     pub images: Vec<FrameImage>,
+    /// The bag time of the frame's grid tick, in nanoseconds since the epoch: the value of a
+    /// [`FeatureKind::Time`] feature.
+    pub time: i64,
 }
 
 /// One camera's picture in a frame. Buffers are recycled from frame to frame.
