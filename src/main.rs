@@ -212,7 +212,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             config_template,
         } => {
             let text = if config_template {
-                inspect::config_template(&bag)?
+                let t = inspect::template(&bag)?;
+                if t.enabled == 0 {
+                    eprintln!(
+                        "bagstream: warning: {}: no topic has numeric fields or decodable images with messages; the template enables no feature",
+                        bag.display()
+                    );
+                }
+                t.text
             } else if json {
                 inspect::json(&bag)?
             } else {

@@ -1,13 +1,19 @@
-//! `bagstream inspect`: what `rosbag info` prints, as text or JSON, and a starting config.
+//! `bagstream inspect`: what `rosbag info` prints, as text or JSON, with each camera topic's
+//! encoding and size; and a starting config ([`template`]).
+
+mod template;
 
 use std::fmt::Write;
 use std::path::Path;
 
 use serde_json::json;
 
-use crate::bag::{self, BagSummary};
-use crate::msg::Schema;
+use crate::bag::{self, BagError, BagSource, BagSummary, RawMessage};
+use crate::camera::{CameraKind, ImageDecoder, RgbImage};
+use crate::msg::{FieldPath, Schema, StringReader};
 use crate::{Result, Time, NANOS};
+
+pub use template::{config_template, template, Template};
 
 /// Per-topic facts, merged over the topic's connections.
 struct TopicInfo<'a> {
@@ -25,6 +31,19 @@ impl TopicInfo<'_> {
         let (f, l) = (self.first?, self.last?);
         (self.count > 1 && l > f).then(|| (self.count - 1) as f64 * NANOS as f64 / (l - f) as f64)
     }
+}
+
+impl TopicInfo<'_> {
+    fn is_image(&self) -> bool {
+        is_image_type(self.datatype)
+    }
+}
+
+fn is_image_type(datatype: &str) -> bool {
+    matches!(
+        datatype.replace("/msg/", "/").as_str(),
+        "sensor_msgs/Image" | "sensor_msgs/CompressedImage"
+    )
 }
 
 fn topics(s: &BagSummary) -> Vec<TopicInfo<'_>> {
@@ -126,13 +145,146 @@ fn human_size(b: u64) -> String {
     }
 }
 
-/// The `rosbag info` style report.
-pub fn text(path: &Path) -> Result<String> {
-    let bag = bag::open(path)?;
-    Ok(summary_text(bag.summary()))
+/// What an image topic's first message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    pub kind: CameraKind,
+    /// `encoding` of a raw image; `format` of a compressed one (or what its data's magic
+    /// bytes say when `format` is empty).
+    pub encoding: String,
+    pub width: u32,
+    pub height: u32,
 }
 
+impl std::fmt::Display for ImageFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}x{}", self.encoding, self.width, self.height)
+    }
+}
+
+/// The facts of an image topic, or why its first message does not decode.
+pub type ImageProbe = std::result::Result<ImageFacts, String>;
+
+/// The first message (in `(time, order)` order) on `conns`: one window a nanosecond long at
+/// the earliest first time the index gives, so only the chunk holding it is read.
+fn first_message(
+    bag: &mut dyn BagSource,
+    conns: &[usize],
+) -> std::result::Result<Option<RawMessage>, BagError> {
+    let s = bag.summary();
+    let Some(t) = conns.iter().filter_map(|&c| s.stats[c].first).min() else {
+        return Ok(None);
+    };
+    let mut wanted = vec![false; s.connections.len()];
+    for &c in conns {
+        wanted[c] = true;
+    }
+    let mut out = Vec::new();
+    bag.read_window(t, t.saturating_add(1), &wanted, &mut out)?;
+    Ok(out.into_iter().next())
+}
+
+/// Decodes an image topic's first message, as planning a camera feature does, so that what
+/// inspect reports is what a conversion meets. None when the topic has no message.
+fn probe_image(bag: &mut dyn BagSource, topic: &str) -> Option<ImageProbe> {
+    let conns = bag.summary().connections_on(topic);
+    let msg = match first_message(bag, &conns) {
+        Ok(m) => m?,
+        Err(e) => return Some(Err(format!("first message unreadable: {e}"))),
+    };
+    let conn = &bag.summary().connections[msg.conn];
+    Some(image_facts(
+        &conn.datatype,
+        &conn.message_definition,
+        msg.data(),
+    ))
+}
+
+fn image_facts(datatype: &str, definition: &str, msg: &[u8]) -> ImageProbe {
+    let schema = Schema::parse(datatype, definition).map_err(|e| e.to_string())?;
+    let decoder = ImageDecoder::new(datatype, &schema).map_err(|e| e.to_string())?;
+    let kind = decoder.kind();
+    let text_field = if kind == CameraKind::Raw {
+        "encoding"
+    } else {
+        "format"
+    };
+    let mut encoding = FieldPath::parse(text_field)
+        .ok()
+        .and_then(|p| StringReader::new(&schema, &p).ok())
+        .and_then(|r| {
+            r.read(msg)
+                .ok()
+                .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut img = RgbImage::new();
+    let decoded = decoder.decode(msg, &mut img);
+    if encoding.is_empty() && kind == CameraKind::Compressed {
+        encoding = compressed_magic(msg)
+            .unwrap_or("unknown format")
+            .to_string();
+    }
+    match decoded {
+        Ok(()) => Ok(ImageFacts {
+            kind,
+            encoding,
+            width: img.width,
+            height: img.height,
+        }),
+        Err(e) => Err(match decoder.header(msg) {
+            Some((w, h)) => format!("{encoding} {w}x{h}: first message does not decode: {e}"),
+            None => format!("first message does not decode: {e}"),
+        }),
+    }
+}
+
+/// `png` or `jpeg` from the magic bytes somewhere in a compressed image message (its data
+/// follows the header and format string).
+fn compressed_magic(msg: &[u8]) -> Option<&'static str> {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    const JPEG: &[u8] = &[0xff, 0xd8, 0xff];
+    if msg.windows(PNG.len()).any(|w| w == PNG) {
+        Some("png")
+    } else if msg.windows(JPEG.len()).any(|w| w == JPEG) {
+        Some("jpeg")
+    } else {
+        None
+    }
+}
+
+/// Every image topic with messages and what its first message says, in topic order.
+fn probe_images(bag: &mut dyn BagSource) -> Vec<(String, ImageProbe)> {
+    let s = bag.summary();
+    let mut image_topics: Vec<(Time, String)> = topics(s)
+        .iter()
+        .filter(|t| t.is_image() && t.count > 0)
+        .map(|t| (t.first.unwrap_or(0), t.topic.to_string()))
+        .collect();
+    // In time order, so that consecutive reads reuse the reader's cached chunks.
+    image_topics.sort();
+    let mut out: Vec<(String, ImageProbe)> = image_topics
+        .into_iter()
+        .filter_map(|(_, t)| probe_image(bag, &t).map(|p| (t, p)))
+        .collect();
+    let order = bag.summary().topics();
+    out.sort_by_key(|(t, _)| order.iter().position(|o| o == t));
+    out
+}
+
+/// The `rosbag info` style report.
+pub fn text(path: &Path) -> Result<String> {
+    let mut bag = bag::open(path)?;
+    let images = probe_images(bag.as_mut());
+    Ok(report_text(bag.summary(), &images))
+}
+
+/// [`text`] from the index alone (no image facts).
 pub fn summary_text(s: &BagSummary) -> String {
+    report_text(s, &[])
+}
+
+fn report_text(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
     let mut out = String::new();
     let topics = topics(s);
     let _ = writeln!(out, "path:        {}", s.path.display());
@@ -176,9 +328,14 @@ pub fn summary_text(s: &BagSummary) -> String {
         } else {
             String::new()
         };
+        let image = match images.iter().find(|(name, _)| name == t.topic) {
+            Some((_, Ok(facts))) => format!(" [{facts}]"),
+            Some((_, Err(e))) => format!(" [{e}]"),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{label:<13}{:<width$} {:>7} msgs{rate} : {}{conns}",
+            "{label:<13}{:<width$} {:>7} msgs{rate} : {}{conns}{image}",
             t.topic, t.count, t.datatype
         );
     }
@@ -188,18 +345,25 @@ pub fn summary_text(s: &BagSummary) -> String {
     out
 }
 
-/// The same facts as JSON.
+/// The same facts as JSON; an image topic has an `image` object (`encoding`, `width`,
+/// `height`, or `error`).
 pub fn json(path: &Path) -> Result<String> {
-    let bag = bag::open(path)?;
-    Ok(serde_json::to_string_pretty(&summary_json(bag.summary())).expect("json") + "\n")
+    let mut bag = bag::open(path)?;
+    let images = probe_images(bag.as_mut());
+    Ok(serde_json::to_string_pretty(&report_json(bag.summary(), &images)).expect("json") + "\n")
 }
 
+/// [`json`] from the index alone (no image facts).
 pub fn summary_json(s: &BagSummary) -> serde_json::Value {
+    report_json(s, &[])
+}
+
+fn report_json(s: &BagSummary, images: &[(String, ImageProbe)]) -> serde_json::Value {
     let range = s.time_range();
     let topics: Vec<_> = topics(s)
         .iter()
         .map(|t| {
-            json!({
+            let mut v = json!({
                 "topic": t.topic,
                 "type": t.datatype,
                 "messages": t.count,
@@ -207,7 +371,16 @@ pub fn summary_json(s: &BagSummary) -> serde_json::Value {
                 "rate_hz": t.rate(),
                 "start": t.first.map(|x| x as f64 / 1e9),
                 "end": t.last.map(|x| x as f64 / 1e9),
-            })
+            });
+            match images.iter().find(|(name, _)| name == t.topic) {
+                Some((_, Ok(f))) => {
+                    v["image"] =
+                        json!({"encoding": f.encoding, "width": f.width, "height": f.height});
+                }
+                Some((_, Err(e))) => v["image"] = json!({ "error": e }),
+                None => {}
+            }
+            v
         })
         .collect();
     let by_compression: serde_json::Map<String, serde_json::Value> = s
@@ -233,130 +406,6 @@ pub fn summary_json(s: &BagSummary) -> serde_json::Value {
     })
 }
 
-/// A starting config: every topic with numeric fields is listed, the likely ones enabled.
-pub fn config_template(path: &Path) -> Result<String> {
-    let bag = bag::open(path)?;
-    let s = bag.summary();
-    let topics = topics(s);
-    let fastest = topics
-        .iter()
-        .filter_map(|t| t.rate())
-        .fold(0.0f64, f64::max);
-    let fps = if fastest >= 30.0 { 30 } else { 10 };
-    let mut out = String::new();
-    let _ = writeln!(out, "# bagstream config for {}", s.path.display());
-    let _ = writeln!(
-        out,
-        "# Reference: docs/configuration.md. Uncomment and edit the features you want."
-    );
-    let _ = writeln!(out, "fps: {fps}");
-    let _ = writeln!(out, "robot_type: unknown");
-    let _ = writeln!(out, "task: \"describe the task here\"");
-    let _ = writeln!(out, "timeline:");
-    let _ = writeln!(out, "  stamp: receive        # receive | header");
-    let _ = writeln!(out, "  trim_start: 0.0");
-    let _ = writeln!(out, "  trim_end: 0.0");
-    let _ = writeln!(out, "features:");
-    let mut enabled = 0;
-    for t in &topics {
-        let conn = &s.connections[s.connections_on(t.topic)[0]];
-        let fields = Schema::parse(&conn.datatype, &conn.message_definition)
-            .map(|schema| schema.numeric_fields())
-            .unwrap_or_default();
-        let rate = t
-            .rate()
-            .map_or_else(String::new, |r| format!(" @ {r:.1} Hz"));
-        let _ = writeln!(
-            out,
-            "  # {} [{}] {} msgs{rate}",
-            t.topic, t.datatype, t.count
-        );
-        let short = t.datatype.replace("/msg/", "/");
-        if t.count > 0 && (short == "sensor_msgs/Image" || short == "sensor_msgs/CompressedImage") {
-            let _ = writeln!(out, "  # {}:", camera_key(t.topic));
-            let _ = writeln!(out, "  #   topic: {}", yaml_str(t.topic));
-            let _ = writeln!(
-                out,
-                "  #   type: video          # video | image (lossless PNG); optional resize: [width, height]"
-            );
-            continue;
-        }
-        if fields.is_empty() || t.count == 0 {
-            continue;
-        }
-        let key = feature_key(t.topic, t.datatype);
-        let enable = enabled == 0
-            && t.datatype.ends_with("JointState")
-            && fields.iter().any(|f| f == "position");
-        let prefix = if enable { "" } else { "# " };
-        let field = if fields.iter().any(|f| f == "position") {
-            "position".to_string()
-        } else {
-            fields[0].clone()
-        };
-        let _ = writeln!(out, "  {prefix}{key}:");
-        let _ = writeln!(out, "  {prefix}  topic: {}", yaml_str(t.topic));
-        let _ = writeln!(
-            out,
-            "  {prefix}  field: {field}          # numeric fields: {}",
-            fields.join(", ")
-        );
-        if enable {
-            enabled += 1;
-        }
-    }
-    if enabled == 0 {
-        let _ = writeln!(
-            out,
-            "  # (no feature enabled: uncomment at least one above)"
-        );
-    }
-    Ok(out)
-}
-
-/// `/cam_high/image_raw/compressed` -> `observation.images.cam_high`: the first topic segment
-/// names the camera in most drivers' layouts.
-fn camera_key(topic: &str) -> String {
-    let name = topic
-        .trim_matches('/')
-        .split('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or("camera");
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("observation.images.{clean}")
-}
-
-fn feature_key(topic: &str, datatype: &str) -> String {
-    if datatype.ends_with("JointState") {
-        return "observation.state".into();
-    }
-    let clean: String = topic
-        .trim_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("observation.{clean}")
-}
-
-fn yaml_str(s: &str) -> String {
-    serde_json::to_string(s).expect("string")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,18 +422,5 @@ mod tests {
         assert_eq!(format_duration(2_990_000_000), "3.0s");
         assert_eq!(format_duration(172_400_000_000), "2:52s (172s)");
         assert_eq!(format_duration(3_723_000_000_000), "1:02:03s (3723s)");
-    }
-
-    #[test]
-    fn camera_keys_come_from_the_first_topic_segment() {
-        assert_eq!(
-            camera_key("/cam_high/image_raw/compressed"),
-            "observation.images.cam_high"
-        );
-        assert_eq!(camera_key("/image"), "observation.images.image");
-        assert_eq!(
-            camera_key("/device_0/sensor_1/Color_0/image/data"),
-            "observation.images.device_0"
-        );
     }
 }
