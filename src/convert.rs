@@ -16,7 +16,7 @@ use crate::memory::{MemoryMonitor, MemoryOptions, MemoryReport};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
 use crate::progress::Progress;
-use crate::video::VideoSettings;
+use crate::video::VideoOptions;
 use crate::{rss, Error, Result, Time, NANOS};
 
 /// Windows shorter than this only cost time (each window visits the chunk list).
@@ -35,8 +35,10 @@ pub struct ConvertOptions {
     pub append: bool,
     /// Show progress on stderr.
     pub progress: bool,
-    /// How video features are encoded (default: lerobot's).
-    pub video: VideoSettings,
+    /// How video features are encoded: what is not given is lerobot's default for a new
+    /// dataset, and with `append` the dataset's own; a given setting that differs from the
+    /// dataset's is refused.
+    pub video: VideoOptions,
     /// Memory checkpoints, log, levels and budget.
     pub memory: MemoryOptions,
     /// With `memory.max_rss`: refuse before starting when the estimated peak is over it.
@@ -298,10 +300,11 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let Some((first_bag, spec)) = spec else {
         return Err(all_failed(&failures));
     };
+    let video = crate::dataset::lerobot::encoder_settings(&opts.out, opts.append, &opts.video)?;
     for f in &spec.features {
         if let FeatureKind::Video { height, width } = f.kind {
             // Found now, not when the first encoder starts, and with the feature named.
-            opts.video
+            video
                 .check_size(width, height)
                 .map_err(|e| Error::Usage(format!("features.{}: {e}", f.key)))?;
         }
@@ -312,7 +315,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             &WriterOptions {
                 out: opts.out.clone(),
                 append: opts.append,
-                video: opts.video.clone(),
+                video,
                 ffmpeg: None,
             },
         )

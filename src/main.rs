@@ -9,7 +9,7 @@ use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions};
 use bagstream::memory::MemoryOptions;
 use bagstream::rss::{format_bytes, parse_size};
-use bagstream::video::{Codec, VideoSettings};
+use bagstream::video::{Codec, VideoOptions};
 use bagstream::{inspect, sweep, Error};
 
 #[derive(Parser)]
@@ -99,12 +99,14 @@ struct ConvertFlags {
     #[arg(long)]
     task: Option<String>,
     /// Video codec of the camera features stored as video: av1 (lerobot's default,
-    /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265).
-    #[arg(long, default_value = "av1", value_parser = ["av1", "h264", "hevc"])]
-    vcodec: String,
+    /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265). Default: av1 for a new
+    /// dataset; with --append, the dataset's (another is refused).
+    #[arg(long, value_parser = ["av1", "h264", "hevc"])]
+    vcodec: Option<String>,
     /// Constant rate factor of the video encoder (lower: better quality, larger files).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=63))]
-    crf: u32,
+    /// Default: 30 for a new dataset; with --append, the dataset's (another is refused).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=63))]
+    crf: Option<u32>,
     /// Append a line per memory checkpoint (and sample) to FILE, flushed at once: the
     /// last line of a killed run says where it was.
     #[arg(long, value_name = "FILE")]
@@ -138,8 +140,12 @@ impl ConvertFlags {
         if let Some(t) = &self.task {
             a.extend(["--task".into(), t.into()]);
         }
-        a.extend(["--vcodec".into(), self.vcodec.clone().into()]);
-        a.extend(["--crf".into(), self.crf.to_string().into()]);
+        if let Some(c) = &self.vcodec {
+            a.extend(["--vcodec".into(), c.into()]);
+        }
+        if let Some(c) = self.crf {
+            a.extend(["--crf".into(), c.to_string().into()]);
+        }
         if let Some(l) = &self.memory_log {
             a.extend(["--memory-log".into(), l.clone().into()]);
         }
@@ -159,20 +165,16 @@ impl ConvertFlags {
         a
     }
 
-    fn video(&self) -> Result<VideoSettings, Error> {
-        let codec: Codec = self
+    fn video(&self) -> Result<VideoOptions, Error> {
+        let codec = self
             .vcodec
-            .parse()
+            .as_deref()
+            .map(str::parse::<Codec>)
+            .transpose()
             .map_err(|e| Error::Usage(format!("{e}")))?;
-        if codec != Codec::Av1 && self.crf > 51 {
-            return Err(Error::Usage(format!(
-                "--crf {}: {codec} takes 0 to 51",
-                self.crf
-            )));
-        }
-        Ok(VideoSettings {
+        Ok(VideoOptions {
+            codec,
             crf: self.crf,
-            ..VideoSettings::for_codec(codec)
         })
     }
 
@@ -350,7 +352,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             // Checked here, so that a bad option fails once, not in every child.
             Config::load(&flags.config)?;
-            flags.video()?;
+            // Every run of a sweep writes a new dataset.
+            flags.video()?.for_new_dataset()?;
             flags.memory()?;
             let exe = std::env::current_exe()
                 .map_err(|e| Error::Conversion(format!("cannot find this program: {e}")))?;

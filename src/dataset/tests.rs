@@ -1200,6 +1200,22 @@ fn video_files_roll_over_at_the_size_limit_and_on_append() {
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("appended av1 to h264 videos"),
     }
+    // Nor another crf: the one info block describes the new files too.
+    let opts = WriterOptions {
+        video: crate::video::VideoSettings {
+            crf: 20,
+            ..crate::video::VideoSettings::for_codec(crate::video::Codec::H264)
+        },
+        ..WriterOptions::new(&out, true)
+    };
+    match LeRobotWriter::create(&camera_spec(), &opts) {
+        Err(DatasetError::Refused { detail, .. }) => assert!(
+            detail.contains("was encoded with crf 30, this run writes crf 20: pass --crf 30"),
+            "{detail}"
+        ),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("appended crf 20 to crf 30 videos"),
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions, ConvertSummary};
-use bagstream::video::VideoSettings;
+use bagstream::video::{VideoOptions, VideoSettings};
 
 /// `../shared/bags`, or None (with a message) when it is absent.
 pub fn shared_bags() -> Option<PathBuf> {
@@ -54,7 +54,7 @@ pub fn convert_video(
         task: None,
         append: false,
         progress: false,
-        video,
+        video: VideoOptions::given(&video),
         memory: Default::default(),
         check_estimate: true,
         keep_going: false,
