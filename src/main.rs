@@ -322,8 +322,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("largest growth at checkpoints:");
                 for c in &m.top {
                     println!(
-                        "  {:>+9.1} MB  at {:>7.2} s  {} (rss {})",
-                        c.growth as f64 / 1e6,
+                        "  {:>+9.1} MiB  at {:>7.2} s  {} (rss {})",
+                        c.growth as f64 / bagstream::rss::MIB,
                         c.at.as_secs_f64(),
                         c.label,
                         format_bytes(c.rss)

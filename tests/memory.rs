@@ -98,7 +98,7 @@ fn a_budget_under_the_estimate_is_refused_before_any_work() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("the estimated peak memory") && err.contains("is over --max-rss 2.1 MB"),
+        err.contains("the estimated peak memory") && err.contains("is over --max-rss 2.0 MiB"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
