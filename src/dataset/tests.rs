@@ -1111,7 +1111,7 @@ fn camera_frame(i: usize) -> Frame {
 fn camera_writer(out: &Path, append: bool) -> Option<LeRobotWriter> {
     if crate::video::find_ffmpeg().is_err() {
         assert!(std::env::var_os("CI").is_none(), "CI installs ffmpeg");
-        eprintln!("skipped: ffmpeg is needed");
+        crate::test_skip::skip("ffmpeg is needed");
         return None;
     }
     let opts = WriterOptions {

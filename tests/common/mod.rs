@@ -12,16 +12,12 @@ use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions, ConvertSummary};
 use bagstream::video::{VideoOptions, VideoSettings};
 
-/// `../shared/bags`, or None (with a message) when it is absent.
-pub fn shared_bags() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bags");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
-}
+#[path = "../../src/test_skip.rs"]
+mod test_skip;
+/// `../shared/bags` (or `$BAGSTREAM_SHARED/bags`), or None when it is absent, the test
+/// recorded as skipped for `make test` to count.
+#[allow(unused_imports)]
+pub use test_skip::{shared_bags, skip};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,7 +73,7 @@ pub fn have_ffmpeg() -> bool {
             std::env::var_os("CI").is_none(),
             "ffmpeg and ffprobe are needed in CI (.ci/run installs them)"
         );
-        eprintln!("skipped: ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
+        skip("ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
     }
     ok
 }
