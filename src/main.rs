@@ -53,7 +53,7 @@ enum Command {
         /// Add episodes to an existing dataset with the same features.
         #[arg(long)]
         append: bool,
-        /// No progress output.
+        /// Print only the summary line (errors and warnings still go to stderr).
         #[arg(long, short)]
         quiet: bool,
         /// Skip a bag that fails (its episode rolled back), convert the others, list the
@@ -63,6 +63,12 @@ enum Command {
         keep_going: bool,
         #[command(flatten)]
         flags: ConvertFlags,
+        /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
+        /// Draw the converter's RSS over the run, checkpoints marked, as an SVG picture.
+        #[arg(long, value_name = "FILE.svg")]
+        memory_plot: Option<PathBuf>,
         /// The bags, one episode each.
         #[arg(required = true)]
         bags: Vec<PathBuf>,
@@ -89,7 +95,9 @@ enum Command {
     Validate { dataset: PathBuf },
 }
 
-/// The options `convert` and `sweep` share (sweep passes them on to each conversion).
+/// The options `convert` and `sweep` share (sweep passes them on to each conversion; the
+/// per-run outputs `--summary-json` and `--memory-plot` are convert's own, as a sweep's
+/// runs would overwrite each other's).
 #[derive(clap::Args, Clone)]
 struct ConvertFlags {
     /// The conversion config (YAML); see docs/configuration.md.
@@ -125,12 +133,6 @@ struct ConvertFlags {
     /// no dataset, if the run passes it.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
-    /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    summary_json: Option<PathBuf>,
-    /// Draw the converter's RSS over the run, checkpoints marked, as an SVG picture.
-    #[arg(long, value_name = "FILE.svg")]
-    memory_plot: Option<PathBuf>,
 }
 
 impl ConvertFlags {
@@ -230,6 +232,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             quiet,
             keep_going,
             flags,
+            summary_json,
+            memory_plot,
             bags,
         } => {
             let top_checkpoints = flags.memory_log.is_some();
@@ -265,7 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(path) = &flags.memory_plot {
+            if let Some(path) = &memory_plot {
                 let mut levels = Vec::new();
                 for (name, v) in [
                     ("--warn-rss", flags.warn_rss),
@@ -278,10 +282,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 bagstream::plot::memory_svg(path, &summary.memory, &levels)?;
             }
-            if let Some(path) = &flags.summary_json {
+            if let Some(path) = &summary_json {
                 let json = sweep::summary_json(&summary, &bags);
                 std::fs::write(path, format!("{json:#}\n"))
                     .map_err(|e| Error::Conversion(format!("{}: {e}", path.display())))?;
+            }
+            // -q: the summary line alone, for scripts; the details are for people.
+            if quiet {
+                println!("{} -> {}", summary.line(), out.display());
+                return Ok(failures_exit(&summary, bags.len()));
             }
             for e in &summary.episodes {
                 let r = &e.report;
@@ -331,18 +340,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
             }
             println!("{} -> {}", summary.line(), out.display());
-            if summary.failures.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            eprintln!(
-                "bagstream: {} of {} bags failed and were skipped:",
-                summary.failures.len(),
-                bags.len()
-            );
-            for f in &summary.failures {
-                eprintln!("  {}: {}", f.bag.display(), f.reason);
-            }
-            Ok(ExitCode::from(1))
+            Ok(failures_exit(&summary, bags.len()))
         }
         Command::Sweep {
             chunk_secs,
@@ -393,6 +391,21 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
         }
     }
+}
+
+/// Exit status 0, or 1 after listing the bags `--keep-going` skipped.
+fn failures_exit(summary: &bagstream::convert::ConvertSummary, bags: usize) -> ExitCode {
+    if summary.failures.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "bagstream: {} of {bags} bags failed and were skipped:",
+        summary.failures.len(),
+    );
+    for f in &summary.failures {
+        eprintln!("  {}: {}", f.bag.display(), f.reason);
+    }
+    ExitCode::from(1)
 }
 
 fn ms(s: Option<f64>) -> String {

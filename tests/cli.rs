@@ -86,9 +86,9 @@ fn config_template_is_a_config_that_converts() {
 fn convert_prints_one_summary_line_and_validate_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
+    // Without -q: the details, then the summary line (-q: tests/cli_messages.rs).
     let o = bagstream(&[
         "convert",
-        "-q",
         "--config",
         p(&fixture("teleop.yaml")),
         "--out",

@@ -200,7 +200,7 @@ fn the_memory_plot_marks_the_checkpoints() {
     let out = dir.path().join("ds");
     let plot = dir.path().join("mem.svg");
     let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
-        .args(["convert", "-q", "--max-rss", "2G", "--memory-plot"])
+        .args(["convert", "--max-rss", "2G", "--memory-plot"])
         .arg(&plot)
         .arg("--config")
         .arg(fixture("teleop.yaml"))
