@@ -87,10 +87,10 @@ def estimate(config, bag_path, chunk=1.0):
     r = subprocess.run([str(BIN), "convert", "-q", "--config", str(config), "--out", str(OUT / "refused"),
                         "--chunk-secs", str(chunk), "--max-rss", "1", str(bag_path)],
                        capture_output=True, text=True)
-    m = re.search(r"estimated peak memory ([0-9.]+) (kB|MB|GB)", r.stderr)
+    m = re.search(r"estimated peak memory ([0-9.]+) (B|KiB|MiB|GiB)", r.stderr)
     if not m:
         raise SystemExit(f"no estimate in: {r.stderr}")
-    return float(m.group(1)) * {"kB": 1e3, "MB": 1e6, "GB": 1e9}[m.group(2)]
+    return float(m.group(1)) * {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[m.group(2)]
 
 
 def tree(label, cmd):
@@ -106,7 +106,8 @@ def tree(label, cmd):
 
 
 def mb(b):
-    return f"{b / 1e6:.1f} MB"
+    """Binary, as bagstream prints sizes (docs/memory.md, Sizes)."""
+    return f"{b / 2**20:.1f} MiB"
 
 
 def table(header, rows):
@@ -167,8 +168,8 @@ def floors(md):
     floor = min(floors)
     wall = min(convert(TABULAR, b)[0] for _ in range(REPEAT))
     size = b.stat().st_size
-    rows = [["tabular", b.name, f"`cat` {floor:.2f} s ({size / 1e6 / floor:.0f} MB/s)",
-             f"{wall:.2f} s ({size / 1e6 / wall:.0f} MB/s)", f"{floor / wall:.2f}", ">= 0.50"]]
+    rows = [["tabular", b.name, f"`cat` {floor:.2f} s ({size / 2**20 / floor:.0f} MiB/s)",
+             f"{wall:.2f} s ({size / 2**20 / wall:.0f} MiB/s)", f"{floor / wall:.2f}", ">= 0.50"]]
     rows[0][2] += f", best of {REPEAT}"
     rows[0][3] += f", best of {REPEAT}"
     vb = bag(SV)

@@ -16,7 +16,7 @@ use crate::memory::{MemoryMonitor, MemoryOptions, MemoryReport};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
 use crate::progress::Progress;
-use crate::video::VideoSettings;
+use crate::video::VideoOptions;
 use crate::{rss, Error, Result, Time, NANOS};
 
 /// Windows shorter than this only cost time (each window visits the chunk list).
@@ -35,8 +35,10 @@ pub struct ConvertOptions {
     pub append: bool,
     /// Show progress on stderr.
     pub progress: bool,
-    /// How video features are encoded (default: lerobot's).
-    pub video: VideoSettings,
+    /// How video features are encoded: what is not given is lerobot's default for a new
+    /// dataset, and with `append` the dataset's own; a given setting that differs from the
+    /// dataset's is refused.
+    pub video: VideoOptions,
     /// Memory checkpoints, log, levels and budget.
     pub memory: MemoryOptions,
     /// With `memory.max_rss`: refuse before starting when the estimated peak is over it.
@@ -300,10 +302,11 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let Some((first_bag, spec)) = spec else {
         return Err(all_failed(&failures));
     };
+    let video = crate::dataset::lerobot::encoder_settings(&opts.out, opts.append, &opts.video)?;
     for f in &spec.features {
         if let FeatureKind::Video { height, width } = f.kind {
             // Found now, not when the first encoder starts, and with the feature named.
-            opts.video
+            video
                 .check_size(width, height)
                 .map_err(|e| Error::Usage(format!("features.{}: {e}", f.key)))?;
         }
@@ -314,7 +317,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             &WriterOptions {
                 out: opts.out.clone(),
                 append: opts.append,
-                video: opts.video.clone(),
+                video,
                 ffmpeg: None,
             },
         )
@@ -602,6 +605,10 @@ pub fn plan_episode(
         warn(w);
     }
     let bag_name = path.display().to_string();
+    let missing = missing_topics(config, bag.as_ref());
+    if !missing.is_empty() {
+        return Err(unknown_topics(bag.as_ref(), &bag_name, &missing));
+    }
     let mut sources = Vec::new();
     for (fi, feature) in config.features.iter().enumerate() {
         for src in &feature.sources {
@@ -724,23 +731,57 @@ fn dedup_names(names: Vec<String>) -> Vec<String> {
     out
 }
 
-fn unknown_topic(bag: &dyn BagSource, bag_name: &str, at: &str, topic: &str) -> Error {
+/// Every topic the config names that the bag lacks, with what names it (`features.KEY`,
+/// `timeline.main`), in config order: one error can then list them all.
+fn missing_topics(config: &Config, bag: &dyn BagSource) -> Vec<(String, String)> {
     let summary = bag.summary();
+    let sources = config.features.iter().flat_map(|f| {
+        f.sources
+            .iter()
+            .map(move |s| (format!("features.{}", f.key), s.topic.clone()))
+    });
+    let main = config
+        .timeline
+        .main
+        .iter()
+        .map(|m| ("timeline.main".to_string(), m.clone()));
+    sources
+        .chain(main)
+        .filter(|(_, topic)| summary.connections_on(topic).is_empty())
+        .collect()
+}
+
+/// The error for topics (`missing`: what names each, and the topic) that the bag lacks.
+fn unknown_topics(bag: &dyn BagSource, bag_name: &str, missing: &[(String, String)]) -> Error {
+    let summary = bag.summary();
+    let named: Vec<String> = missing
+        .iter()
+        .map(|(at, topic)| format!("{at}: topic `{topic}`"))
+        .collect();
     if summary.connections.is_empty() && summary.chunks.is_empty() {
         // Nothing the config could name: the bag is the problem, not the config.
         return Error::Conversion(format!(
-            "{bag_name}: the bag is empty (no connections, no messages{}), so {at} has no \
-             topic `{topic}` to read",
+            "{bag_name}: the bag is empty (no connections, no messages{}): nothing to read \
+             for {}",
             if summary.warnings.is_empty() {
                 String::new()
             } else {
                 format!("; {}", summary.warnings.join("; "))
-            }
+            },
+            named.join(", ")
         ));
     }
     let topics = summary.topics().join(", ");
+    let what = match named.as_slice() {
+        [one] => format!("{one} is not in the bag"),
+        many => format!(
+            "{} topics are not in the bag: {}",
+            many.len(),
+            many.join("; ")
+        ),
+    };
     let text = format!(
-        "{bag_name}: {at}: topic `{topic}` is not in the bag; its topics are: {}",
+        "{bag_name}: {what}; its topics are: {}",
         if topics.is_empty() { "(none)" } else { &topics }
     );
     // In a damaged bag the topic may be in the part that was lost: not the config's fault.
@@ -765,7 +806,11 @@ fn plan_source(
 ) -> Result<SourcePlan> {
     let conns = bag.summary().connections_on(&src.topic);
     if conns.is_empty() {
-        return Err(unknown_topic(bag, bag_name, at, &src.topic));
+        return Err(unknown_topics(
+            bag,
+            bag_name,
+            &[(at.to_string(), src.topic.clone())],
+        ));
     }
     if let Some(camera) = camera {
         return plan_camera(bag, bag_name, feature, at, src, camera, &conns, max_delay);
@@ -1048,7 +1093,11 @@ fn topic_range(
 ) -> Result<(Time, Time)> {
     let conns = bag.summary().connections_on(topic);
     if conns.is_empty() {
-        return Err(unknown_topic(bag, bag_name, "timeline.main", topic));
+        return Err(unknown_topics(
+            bag,
+            bag_name,
+            &[("timeline.main".to_string(), topic.to_string())],
+        ));
     }
     let (f, l) = first_and_last(bag, &conns)?.ok_or_else(|| {
         Error::Conversion(format!(

@@ -67,12 +67,14 @@ impl Error {
             Error::Dataset(DatasetError::Video(
                 VideoError::Unsupported(_) | VideoError::NotFound(_),
             )) => 2,
-            // A bag named on the command line that is not there is a usage error.
+            // A bag named on the command line that is not there (or a directory that holds
+            // none) is a usage error.
             Error::Bag(BagError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 2
             }
+            Error::Bag(BagError::NoBag { .. }) => 2,
             _ => 1,
         }
     }

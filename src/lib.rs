@@ -22,6 +22,8 @@ pub mod progress;
 pub mod rss;
 pub mod sweep;
 pub mod synth;
+#[cfg(test)]
+mod test_skip;
 pub mod video;
 
 pub use error::{Error, Result};

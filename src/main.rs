@@ -9,7 +9,7 @@ use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions};
 use bagstream::memory::MemoryOptions;
 use bagstream::rss::{format_bytes, parse_size};
-use bagstream::video::{Codec, VideoSettings};
+use bagstream::video::{Codec, VideoOptions};
 use bagstream::{inspect, sweep, Error};
 
 #[derive(Parser)]
@@ -53,7 +53,7 @@ enum Command {
         /// Add episodes to an existing dataset with the same features.
         #[arg(long)]
         append: bool,
-        /// No progress output.
+        /// Print only the summary line (errors and warnings still go to stderr).
         #[arg(long, short)]
         quiet: bool,
         /// Skip a bag that fails (its episode rolled back), convert the others, list the
@@ -63,6 +63,12 @@ enum Command {
         keep_going: bool,
         #[command(flatten)]
         flags: ConvertFlags,
+        /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
+        /// Draw the converter's RSS over the run, checkpoints marked, as an SVG picture.
+        #[arg(long, value_name = "FILE.svg")]
+        memory_plot: Option<PathBuf>,
         /// The bags, one episode each.
         #[arg(required = true)]
         bags: Vec<PathBuf>,
@@ -89,7 +95,9 @@ enum Command {
     Validate { dataset: PathBuf },
 }
 
-/// The options `convert` and `sweep` share (sweep passes them on to each conversion).
+/// The options `convert` and `sweep` share (sweep passes them on to each conversion; the
+/// per-run outputs `--summary-json` and `--memory-plot` are convert's own, as a sweep's
+/// runs would overwrite each other's).
 #[derive(clap::Args, Clone)]
 struct ConvertFlags {
     /// The conversion config (YAML); see docs/configuration.md.
@@ -99,12 +107,14 @@ struct ConvertFlags {
     #[arg(long)]
     task: Option<String>,
     /// Video codec of the camera features stored as video: av1 (lerobot's default,
-    /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265).
-    #[arg(long, default_value = "av1", value_parser = ["av1", "h264", "hevc"])]
-    vcodec: String,
+    /// libsvtav1), h264 (libx264, no B-frames) or hevc (libx265). Default: av1 for a new
+    /// dataset; with --append, the dataset's (another is refused).
+    #[arg(long, value_parser = ["av1", "h264", "hevc"])]
+    vcodec: Option<String>,
     /// Constant rate factor of the video encoder (lower: better quality, larger files).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=63))]
-    crf: u32,
+    /// Default: 30 for a new dataset; with --append, the dataset's (another is refused).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=63))]
+    crf: Option<u32>,
     /// Append a line per memory checkpoint (and sample) to FILE, flushed at once: the
     /// last line of a killed run says where it was.
     #[arg(long, value_name = "FILE")]
@@ -123,12 +133,6 @@ struct ConvertFlags {
     /// no dataset, if the run passes it.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
-    /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    summary_json: Option<PathBuf>,
-    /// Draw the converter's RSS over the run, checkpoints marked, as an SVG picture.
-    #[arg(long, value_name = "FILE.svg")]
-    memory_plot: Option<PathBuf>,
 }
 
 impl ConvertFlags {
@@ -138,8 +142,12 @@ impl ConvertFlags {
         if let Some(t) = &self.task {
             a.extend(["--task".into(), t.into()]);
         }
-        a.extend(["--vcodec".into(), self.vcodec.clone().into()]);
-        a.extend(["--crf".into(), self.crf.to_string().into()]);
+        if let Some(c) = &self.vcodec {
+            a.extend(["--vcodec".into(), c.into()]);
+        }
+        if let Some(c) = self.crf {
+            a.extend(["--crf".into(), c.to_string().into()]);
+        }
         if let Some(l) = &self.memory_log {
             a.extend(["--memory-log".into(), l.clone().into()]);
         }
@@ -159,20 +167,16 @@ impl ConvertFlags {
         a
     }
 
-    fn video(&self) -> Result<VideoSettings, Error> {
-        let codec: Codec = self
+    fn video(&self) -> Result<VideoOptions, Error> {
+        let codec = self
             .vcodec
-            .parse()
+            .as_deref()
+            .map(str::parse::<Codec>)
+            .transpose()
             .map_err(|e| Error::Usage(format!("{e}")))?;
-        if codec != Codec::Av1 && self.crf > 51 {
-            return Err(Error::Usage(format!(
-                "--crf {}: {codec} takes 0 to 51",
-                self.crf
-            )));
-        }
-        Ok(VideoSettings {
+        Ok(VideoOptions {
+            codec,
             crf: self.crf,
-            ..VideoSettings::for_codec(codec)
         })
     }
 
@@ -235,6 +239,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             quiet,
             keep_going,
             flags,
+            summary_json,
+            memory_plot,
             bags,
         } => {
             let top_checkpoints = flags.memory_log.is_some();
@@ -270,7 +276,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(path) = &flags.memory_plot {
+            if let Some(path) = &memory_plot {
                 let mut levels = Vec::new();
                 for (name, v) in [
                     ("--warn-rss", flags.warn_rss),
@@ -283,19 +289,28 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 bagstream::plot::memory_svg(path, &summary.memory, &levels)?;
             }
-            if let Some(path) = &flags.summary_json {
+            if let Some(path) = &summary_json {
                 let json = sweep::summary_json(&summary, &bags);
                 std::fs::write(path, format!("{json:#}\n"))
                     .map_err(|e| Error::Conversion(format!("{}: {e}", path.display())))?;
             }
+            // -q: the summary line alone, for scripts; the details are for people.
+            if quiet {
+                println!("{} -> {}", summary.line(), out.display());
+                return Ok(failures_exit(&summary, bags.len()));
+            }
             for e in &summary.episodes {
                 let r = &e.report;
+                // Interior drops are the ones that shift time (docs/alignment.md).
                 println!(
-                    "{}: {} frames, {} dropped of {} ticks",
+                    "{}: {} frames, {} dropped of {} ticks ({} between frames, {} before, {} after)",
                     e.bag.display(),
                     r.frames,
                     r.dropped,
-                    r.ticks
+                    r.ticks,
+                    r.dropped_interior,
+                    r.dropped_leading,
+                    r.dropped_trailing
                 );
                 for c in &e.cameras {
                     println!(
@@ -305,11 +320,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 for (rule, s) in &r.sources {
                     println!(
-                        "  {}: picks {}, holds {}, drops {}, |dt| p50 {} p95 {} max {}",
+                        "  {}: picks {}, holds {}, drops {} ({} between frames), |dt| p50 {} p95 {} max {}",
                         rule.label,
                         s.picks,
                         s.holds,
                         s.drops,
+                        s.drops_interior,
                         ms(s.dt_percentile(50.0)),
                         ms(s.dt_percentile(95.0)),
                         ms(s.dt_percentile(100.0)),
@@ -327,8 +343,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("largest growth at checkpoints:");
                 for c in &m.top {
                     println!(
-                        "  {:>+9.1} MB  at {:>7.2} s  {} (rss {})",
-                        c.growth as f64 / 1e6,
+                        "  {:>+9.1} MiB  at {:>7.2} s  {} (rss {})",
+                        c.growth as f64 / bagstream::rss::MIB,
                         c.at.as_secs_f64(),
                         c.label,
                         format_bytes(c.rss)
@@ -336,18 +352,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
             }
             println!("{} -> {}", summary.line(), out.display());
-            if summary.failures.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            eprintln!(
-                "bagstream: {} of {} bags failed and were skipped:",
-                summary.failures.len(),
-                bags.len()
-            );
-            for f in &summary.failures {
-                eprintln!("  {}: {}", f.bag.display(), f.reason);
-            }
-            Ok(ExitCode::from(1))
+            Ok(failures_exit(&summary, bags.len()))
         }
         Command::Sweep {
             chunk_secs,
@@ -357,7 +362,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             // Checked here, so that a bad option fails once, not in every child.
             Config::load(&flags.config)?;
-            flags.video()?;
+            // Every run of a sweep writes a new dataset.
+            flags.video()?.for_new_dataset()?;
             flags.memory()?;
             let exe = std::env::current_exe()
                 .map_err(|e| Error::Conversion(format!("cannot find this program: {e}")))?;
@@ -397,6 +403,21 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
         }
     }
+}
+
+/// Exit status 0, or 1 after listing the bags `--keep-going` skipped.
+fn failures_exit(summary: &bagstream::convert::ConvertSummary, bags: usize) -> ExitCode {
+    if summary.failures.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "bagstream: {} of {bags} bags failed and were skipped:",
+        summary.failures.len(),
+    );
+    for f in &summary.failures {
+        eprintln!("  {}: {}", f.bag.display(), f.reason);
+    }
+    ExitCode::from(1)
 }
 
 fn ms(s: Option<f64>) -> String {

@@ -373,15 +373,15 @@ impl Drop for Sampler {
     }
 }
 
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / rss::MIB
 }
 
-fn signed_mb(bytes: i64) -> String {
-    format!("{:+.1}MB", bytes as f64 / 1e6)
+fn signed_mib(bytes: i64) -> String {
+    format!("{:+.1}MiB", bytes as f64 / rss::MIB)
 }
 
-/// `2026-11-23T10:30:45.120Z INFO  chunk 37 written  rss=212.4MB anon=180.2MB (Δstart +150.1MB, Δprev +2.2MB)`
+/// `2026-11-23T10:30:45.120Z INFO  chunk 37 written  rss=212.4MiB anon=180.2MiB (Δstart +150.1MiB, Δprev +2.2MiB)`
 fn format_line(
     when: SystemTime,
     level: Level,
@@ -392,16 +392,16 @@ fn format_line(
     encoders: u64,
 ) -> String {
     let mut line = format!(
-        "{} {:<5} {what}  rss={:.1}MB anon={:.1}MB (Δstart {}, Δprev {})",
+        "{} {:<5} {what}  rss={:.1}MiB anon={:.1}MiB (Δstart {}, Δprev {})",
         utc_timestamp(when),
         level.name(),
-        mb(now.rss),
-        mb(now.anon),
-        signed_mb(now.rss as i64 - base as i64),
-        signed_mb(growth),
+        mib(now.rss),
+        mib(now.anon),
+        signed_mib(now.rss as i64 - base as i64),
+        signed_mib(growth),
     );
     if encoders > 0 {
-        line.push_str(&format!(" encoders={:.1}MB", mb(encoders)));
+        line.push_str(&format!(" encoders={:.1}MiB", mib(encoders)));
     }
     line.push('\n');
     line
@@ -431,11 +431,11 @@ pub fn parse_line(line: &str) -> Option<(String, String, u64)> {
     let (level, rest) = rest.split_once(' ')?;
     let rest = rest.trim_start();
     let (label, figures) = rest.split_once("  rss=")?;
-    let (rss_mb, tail) = figures.split_once("MB anon=")?;
+    let (rss_mib, tail) = figures.split_once("MiB anon=")?;
     if !tail.contains("Δprev") || !tail.contains(')') {
         return None;
     }
-    let rss = (rss_mb.parse::<f64>().ok()? * 1e6) as u64;
+    let rss = (rss_mib.parse::<f64>().ok()? * rss::MIB) as u64;
     Some((level.to_string(), label.to_string(), rss))
 }
 
@@ -446,29 +446,33 @@ mod tests {
     #[test]
     fn lines_look_as_documented_and_parse_back() {
         let when = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_429_845_120);
+        // Tenths of a MiB, as the line prints them.
+        let tenths = |t: u64| (t << 20) / 10;
         let now = Status {
-            rss: 212_400_000,
-            anon: 180_200_000,
-            hwm: 220_000_000,
+            rss: tenths(2124),
+            anon: tenths(1802),
+            hwm: tenths(2200),
         };
         let line = format_line(
             when,
             Level::Info,
             "chunk 37 written",
             now,
-            62_300_000,
-            2_200_000,
+            tenths(623),
+            tenths(22) as i64,
             0,
         );
         assert_eq!(
             line,
-            "2026-11-23T10:30:45.120Z INFO  chunk 37 written  rss=212.4MB anon=180.2MB (Δstart +150.1MB, Δprev +2.2MB)\n"
+            "2026-11-23T10:30:45.120Z INFO  chunk 37 written  rss=212.4MiB anon=180.2MiB (Δstart +150.1MiB, Δprev +2.2MiB)\n"
         );
         let (level, label, rss) = parse_line(line.trim_end()).unwrap();
         assert_eq!(
             (level.as_str(), label.as_str(), rss),
-            ("INFO", "chunk 37 written", 212_400_000)
+            ("INFO", "chunk 37 written", tenths(2124))
         );
+        // The figure a line prints is the size `--max-rss` reads from it.
+        assert_eq!(crate::rss::parse_size("212.4MiB"), Ok(tenths(2124)));
         let warn = format_line(
             when,
             Level::Critical,
@@ -476,10 +480,11 @@ mod tests {
             now,
             0,
             -5,
-            1_000_000,
+            1 << 20,
         );
         assert!(
-            warn.contains(" CRITICAL sample (after x)  rss=") && warn.ends_with("encoders=1.0MB\n"),
+            warn.contains(" CRITICAL sample (after x)  rss=")
+                && warn.ends_with("encoders=1.0MiB\n"),
             "{warn}"
         );
         assert!(parse_line("2026-11-23T10:30:45.120Z INFO  chunk 37 writ").is_none());

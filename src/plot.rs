@@ -9,7 +9,8 @@ use plotters::prelude::*;
 use crate::memory::MemoryReport;
 use crate::sweep::SweepRun;
 
-const MB: f64 = 1e6;
+/// Sizes are drawn in MiB, as every size bagstream prints.
+const MB: f64 = crate::rss::MIB;
 
 /// One figure of a sweep run, in plot units.
 type RunFigure = fn(&SweepRun) -> f64;
@@ -36,7 +37,7 @@ pub fn memory_svg(path: &Path, report: &MemoryReport, levels: &[(&str, u64)]) ->
     let peak = report.peak_rss.map_or(0.0, |p| p as f64 / MB);
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("bagstream converter RSS (peak {peak:.1} MB)"),
+            format!("bagstream converter RSS (peak {peak:.1} MiB)"),
             ("sans-serif", 20),
         )
         .margin(15)
@@ -47,7 +48,7 @@ pub fn memory_svg(path: &Path, report: &MemoryReport, levels: &[(&str, u64)]) ->
     chart
         .configure_mesh()
         .x_desc("seconds since start")
-        .y_desc("RSS (MB)")
+        .y_desc("RSS (MiB)")
         .draw()
         .map_err(|x| e(&x))?;
     chart
@@ -69,7 +70,7 @@ pub fn memory_svg(path: &Path, report: &MemoryReport, levels: &[(&str, u64)]) ->
                 color.stroke_width(1),
             ))
             .map_err(|x| e(&x))?
-            .label(format!("{name} {y:.1} MB"))
+            .label(format!("{name} {y:.1} MiB"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
     use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -117,6 +118,10 @@ pub fn sweep_svg(path: &Path, runs: &[SweepRun]) -> crate::Result<()> {
     let hi = runs.iter().map(|r| r.chunk_secs).fold(0.0, f64::max) * 1.5;
     let mut sorted: Vec<&SweepRun> = runs.iter().collect();
     sorted.sort_by(|a, b| a.chunk_secs.total_cmp(&b.chunk_secs));
+    // Ticks at the chunk sizes measured, labelled as given: the log axis's own ticks are
+    // computed (0.1 * 3 is 0.30000000000000004) and fall between the points.
+    let ticks: Vec<f64> = sorted.iter().map(|r| r.chunk_secs).collect();
+    let tick_label = |x: &f64| x.to_string();
     let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let (upper, lower) = root.split_vertically(350);
@@ -129,12 +134,16 @@ pub fn sweep_svg(path: &Path, runs: &[SweepRun]) -> crate::Result<()> {
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((lo..hi).log_scale(), 0f64..rss_top * 1.15)
+        .build_cartesian_2d(
+            (lo..hi).log_scale().with_key_points(ticks.clone()),
+            0f64..rss_top * 1.15,
+        )
         .map_err(|x| e(&x))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&tick_label)
         .x_desc("--chunk-secs")
-        .y_desc("peak RSS (MB)")
+        .y_desc("peak RSS (MiB)")
         .draw()
         .map_err(|x| e(&x))?;
     let series: [(&str, RGBColor, RunFigure); 2] = [
@@ -171,10 +180,14 @@ pub fn sweep_svg(path: &Path, runs: &[SweepRun]) -> crate::Result<()> {
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((lo..hi).log_scale(), 0f64..fps_top * 1.15)
+        .build_cartesian_2d(
+            (lo..hi).log_scale().with_key_points(ticks),
+            0f64..fps_top * 1.15,
+        )
         .map_err(|x| e(&x))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&tick_label)
         .x_desc("--chunk-secs")
         .y_desc("frames per second")
         .draw()
@@ -190,4 +203,45 @@ pub fn sweep_svg(path: &Path, runs: &[SweepRun]) -> crate::Result<()> {
         .draw_series(pts.iter().map(|p| Circle::new(*p, 4, GREEN.filled())))
         .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_plot_labels_the_chunk_sizes_measured() {
+        let run = |chunk_secs: f64| SweepRun {
+            chunk_secs,
+            peak_rss: 20 << 20,
+            peak_anon: 5 << 20,
+            encoders_peak: 0,
+            seconds: 1.0,
+            frames: 100,
+            bag_bytes: 1 << 20,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sweep.svg");
+        sweep_svg(&path, &[run(0.05), run(0.3), run(0.7), run(4.0)]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>').map(|(_, rest)| rest))
+            .filter_map(|t| t.split_once("</text>").map(|(text, _)| text.trim()))
+            .collect();
+        for want in ["0.05", "0.3", "0.7", "4"] {
+            // One tick label in each of the two charts.
+            assert_eq!(
+                texts.iter().filter(|t| **t == want).count(),
+                2,
+                "{want}: {texts:?}"
+            );
+        }
+        assert!(
+            !texts.iter().any(|t| t.contains("0000000")),
+            "a computed label: {texts:?}"
+        );
+        assert!(texts.contains(&"peak RSS (MiB)"), "{texts:?}");
+    }
 }

@@ -42,8 +42,8 @@ impl SweepRun {
         self.frames as f64 / self.seconds.max(1e-9)
     }
 
-    pub fn bag_mb_per_second(&self) -> f64 {
-        self.bag_bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    pub fn bag_mib_per_second(&self) -> f64 {
+        self.bag_bytes as f64 / crate::rss::MIB / self.seconds.max(1e-9)
     }
 }
 
@@ -63,7 +63,7 @@ impl SweepReport {
     pub fn table(&self) -> String {
         let mut t = format!(
             "{:>10}  {:>12}  {:>12}  {:>12}  {:>8}  {:>9}  {:>9}\n",
-            "chunk s", "peak RSS", "peak anon", "encoders", "wall s", "frames/s", "bag MB/s"
+            "chunk s", "peak RSS", "peak anon", "encoders", "wall s", "frames/s", "bag MiB/s"
         );
         for r in &self.runs {
             t.push_str(&format!(
@@ -74,7 +74,7 @@ impl SweepReport {
                 format_bytes(r.encoders_peak),
                 r.seconds,
                 r.frames_per_second(),
-                r.bag_mb_per_second(),
+                r.bag_mib_per_second(),
             ));
         }
         t

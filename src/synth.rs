@@ -1166,12 +1166,10 @@ mod tests {
     /// The md5sums match what real recorders wrote for these types.
     #[test]
     fn md5sums_match_real_bags() {
-        let root = Path::new("../shared/bags/synthetic_official/official_none.bag");
-        if !root.exists() {
-            eprintln!("skipping: ../shared/bags is absent");
+        let Some(shared) = crate::test_skip::shared_bags() else {
             return;
-        }
-        let b = bag::open(root).unwrap();
+        };
+        let b = bag::open(&shared.join("synthetic_official/official_none.bag")).unwrap();
         for ty in [JOINT_STATE, POSE_STAMPED, IMAGE, COMPRESSED_IMAGE] {
             let c = b
                 .summary()

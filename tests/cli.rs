@@ -86,9 +86,9 @@ fn config_template_is_a_config_that_converts() {
 fn convert_prints_one_summary_line_and_validate_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
+    // Without -q: the details, then the summary line (-q: tests/cli_messages.rs).
     let o = bagstream(&[
         "convert",
-        "-q",
         "--config",
         p(&fixture("teleop.yaml")),
         "--out",
@@ -304,12 +304,12 @@ fn sweep_compares_chunk_sizes_and_finds_identical_outputs() {
         "{out}"
     );
     assert!(
-        lines[0].contains("frames/s") && lines[0].contains("bag MB/s"),
+        lines[0].contains("frames/s") && lines[0].contains("bag MiB/s"),
         "{out}"
     );
     for (line, c) in lines[1..4].iter().zip(["0.05", "0.5", "4"]) {
         assert_eq!(line.split_whitespace().next(), Some(c), "{out}");
-        assert!(line.contains(" MB"), "{line}");
+        assert!(line.contains(" MiB"), "{line}");
     }
     assert_eq!(lines[4], "outputs: identical for every chunk size", "{out}");
     let svg = std::fs::read_to_string(&plot).unwrap();

@@ -131,6 +131,18 @@ fn an_unknown_topic_lists_the_bags_topics() {
         &[&bag],
         &["timeline.main: topic `/clock` is not in the bag", topics],
     );
+    // Several: one error lists every one, with what names it, in config order.
+    refused(
+        dir.path(),
+        "several",
+        "fps: 10\ntask: t\ntimeline: {main: /clock}\nfeatures:\n  a: {topic: /nope, field: data}\n  b: {sources: [{topic: /arm_cmd, field: data}, {topic: /gripper, field: data}]}\n  cam: {topic: /cam_high/image_raw}\n",
+        &[&bag],
+        &[
+            "4 topics are not in the bag: features.a: topic `/nope`; features.b: topic \
+             `/gripper`; features.cam: topic `/cam_high/image_raw`; timeline.main: topic `/clock`; ",
+            topics,
+        ],
+    );
 }
 
 #[test]

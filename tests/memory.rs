@@ -98,7 +98,7 @@ fn a_budget_under_the_estimate_is_refused_before_any_work() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("the estimated peak memory") && err.contains("is over --max-rss 2.1 MB"),
+        err.contains("the estimated peak memory") && err.contains("is over --max-rss 2.0 MiB"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -200,7 +200,7 @@ fn the_memory_plot_marks_the_checkpoints() {
     let out = dir.path().join("ds");
     let plot = dir.path().join("mem.svg");
     let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
-        .args(["convert", "-q", "--max-rss", "2G", "--memory-plot"])
+        .args(["convert", "--max-rss", "2G", "--memory-plot"])
         .arg(&plot)
         .arg("--config")
         .arg(fixture("teleop.yaml"))

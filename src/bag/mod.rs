@@ -213,6 +213,10 @@ pub enum BagError {
     },
     #[error("{path}: not a ROS1 bag (format 2.0): {detail}")]
     NotABag { path: PathBuf, detail: String },
+    /// The path names no bag at all (a directory that is not a ROS 2 bag): the command line's
+    /// fault, like a path that does not exist.
+    #[error("{path}: {detail}")]
+    NoBag { path: PathBuf, detail: String },
     #[error("{path}: at offset {offset}: {detail}")]
     Corrupt {
         path: PathBuf,

@@ -263,6 +263,37 @@ impl FileRecord {
     }
 }
 
+/// Why a directory is not a bag: a rosbag2 directory (its `metadata.yaml`) is a bag this
+/// reader cannot read yet; any other directory is the wrong path, as a missing file is.
+fn directory_error(path: &Path) -> BagError {
+    if path.join("metadata.yaml").is_file() {
+        return BagError::NotABag {
+            path: path.to_path_buf(),
+            detail: "it is a rosbag2 directory (metadata.yaml): ROS 2 bags are not supported \
+                     yet; bagstream reads ROS1 .bag files"
+                .to_string(),
+        };
+    }
+    let bags = std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "bag"))
+                .count()
+        })
+        .unwrap_or(0);
+    BagError::NoBag {
+        path: path.to_path_buf(),
+        detail: match bags {
+            0 => "is a directory, not a bag file (and holds no .bag file)".to_string(),
+            n => format!(
+                "is a directory, not a bag file: give the bag files in it ({n} .bag file{})",
+                if n == 1 { "" } else { "s" }
+            ),
+        },
+    }
+}
+
 impl BagFile {
     pub fn open(path: &Path) -> Result<Self, BagError> {
         let io = |source| BagError::Io {
@@ -272,11 +303,7 @@ impl BagFile {
         let file = File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if meta.is_dir() {
-            return Err(BagError::NotABag {
-                path: path.to_path_buf(),
-                detail: "it is a directory (a ROS 2 bag? bagstream reads ROS1 .bag files)"
-                    .to_string(),
-            });
+            return Err(directory_error(path));
         }
         let size = meta.len();
         Ok(BagFile {

@@ -677,11 +677,9 @@ mod tests {
 
     #[test]
     fn real_bags_scan_like_the_inventory() {
-        let root = Path::new("../shared/bags");
-        if !root.exists() {
-            eprintln!("skipping: ../shared/bags is absent");
+        let Some(root) = crate::test_skip::shared_bags() else {
             return;
-        }
+        };
         let s = scan(&root.join("rosbagjs/example.bag")).unwrap().summary;
         assert_eq!(s.message_count(), 8647);
         assert_eq!(s.connections_on("/tf").len(), 2);

@@ -531,14 +531,8 @@ fn resize_is_deterministic_and_keeps_flat_colour() {
 
 // ---- real bags ----
 
-fn bags() -> Option<&'static Path> {
-    let p = Path::new("../shared/bags");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: ../shared/bags is absent");
-        None
-    }
+fn bags() -> Option<std::path::PathBuf> {
+    crate::test_skip::shared_bags()
 }
 
 /// FNV-1a 64 of the RGB bytes: the Python reference computes the same hash.

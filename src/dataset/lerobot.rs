@@ -28,7 +28,7 @@ use super::{
 use crate::camera::encode_png;
 use crate::video::{
     find_ffmpeg, image_stats_from_json, image_stats_json, EncodedVideo, ImageStats, VideoEncoder,
-    VideoSettings,
+    VideoOptions, VideoSettings,
 };
 
 fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
@@ -183,7 +183,7 @@ impl LeRobotWriter {
                 detail: "exists and is not empty; use --append to add episodes".into(),
             });
         } else {
-            Some(read_existing(&out, &info)?)
+            Some(read_existing(&out, &info, &opts.video)?)
         };
 
         let name = out
@@ -370,6 +370,10 @@ impl LeRobotWriter {
             for r in &old.sync_reports {
                 w.push_sync(r)?;
             }
+            // The features' blocks as they were: the old files' encoder settings (which this
+            // run's match, see `features_differ`) and anything lerobot added that we do not
+            // write.
+            info.features = old.info.features;
             info.total_episodes = old.info.total_episodes;
             info.total_frames = old.info.total_frames;
             info.robot_type = info.robot_type.or(old.info.robot_type);
@@ -1064,8 +1068,45 @@ fn dir_is_empty(dir: &Path) -> Result<bool, DatasetError> {
     }
 }
 
+/// The encoder settings of a run writing to `out`: for a new dataset, the options' (lerobot's
+/// defaults where not given); with `append` onto a dataset, those its video features were
+/// encoded with, as their one info block describes every file of a camera, new ones too.
+pub fn encoder_settings(
+    out: &Path,
+    append: bool,
+    asked: &VideoOptions,
+) -> Result<VideoSettings, DatasetError> {
+    if !append || !out.join(INFO_PATH).is_file() {
+        return Ok(asked.for_new_dataset()?);
+    }
+    let refused = |detail: String| DatasetError::Refused {
+        path: out.to_path_buf(),
+        detail,
+    };
+    let info = Info::read(out)?;
+    let mut found: Option<(&str, VideoSettings)> = None;
+    for (key, f) in info.features.0.iter().filter(|(_, f)| f.dtype == "video") {
+        let block = f.extra.get("info").unwrap_or(&Value::Null);
+        let s = asked.for_dataset(key, block).map_err(refused)?;
+        match &found {
+            Some((first, settings)) if *settings != s => {
+                return Err(refused(format!(
+                    "video features `{first}` and `{key}` were encoded with different settings; \
+                     bagstream encodes every camera of a run alike"
+                )))
+            }
+            Some(_) => {}
+            None => found = Some((key, s)),
+        }
+    }
+    match found {
+        Some((_, s)) => Ok(s),
+        None => Ok(asked.for_new_dataset()?),
+    }
+}
+
 /// Checks that `out` is a dataset this run can append to and reads what the append needs.
-fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
+fn read_existing(out: &Path, new: &Info, video: &VideoSettings) -> Result<Existing, DatasetError> {
     let refused = |detail: String| DatasetError::Refused {
         path: out.to_path_buf(),
         detail,
@@ -1088,7 +1129,7 @@ fn read_existing(out: &Path, new: &Info) -> Result<Existing, DatasetError> {
             info.fps, new.fps
         )));
     }
-    match features_differ(&info.features, &new.features) {
+    match features_differ(&info.features, &new.features, video) {
         Some(Differ::Shape(detail)) => {
             return Err(DatasetError::Mismatch {
                 path: out.to_path_buf(),
@@ -1177,15 +1218,21 @@ enum Differ {
     Config(String),
 }
 
-/// The first difference between the dataset's features and this run's, if any.
+/// The first difference between the dataset's features and this run's (its videos encoded
+/// with `video`), if any.
 fn features_differ(
     old: &OrderedMap<meta::FeatureInfo>,
     new: &OrderedMap<meta::FeatureInfo>,
+    video: &VideoSettings,
 ) -> Option<Differ> {
     let describe = |f: &meta::FeatureInfo| format!("{} {:?} names {}", f.dtype, f.shape, f.names);
     for (key, nf) in &new.0 {
         match old.get(key) {
-            None => return Some(Differ::Config(format!("feature `{key}` is not in the dataset"))),
+            None => {
+                return Some(Differ::Config(format!(
+                    "feature `{key}` is not in the dataset"
+                )))
+            }
             Some(of) if of.dtype != nf.dtype || of.shape != nf.shape || of.names != nf.names => {
                 return Some(Differ::Shape(format!(
                     "feature `{key}` differs: the dataset has {}, this run writes {}",
@@ -1194,13 +1241,12 @@ fn features_differ(
                 )))
             }
             // One info block describes every file of a camera: new files must match it.
-            Some(of) if of.dtype == "video" && video_codec(of) != video_codec(nf) => {
-                return Some(Differ::Config(format!(
-                    "video feature `{key}` is encoded as {} in the dataset, this run writes {}: pass --vcodec {}",
-                    video_codec(of),
-                    video_codec(nf),
-                    video_codec(of)
-                )))
+            Some(of) if of.dtype == "video" => {
+                if let Some(d) = video.differs_from(of.extra.get("info").unwrap_or(&Value::Null)) {
+                    return Some(Differ::Config(format!(
+                        "video feature `{key}` was encoded with {d}"
+                    )));
+                }
             }
             _ => {}
         }
@@ -1218,14 +1264,6 @@ fn features_differ(
         )));
     }
     None
-}
-
-fn video_codec(f: &meta::FeatureInfo) -> &str {
-    f.extra
-        .get("info")
-        .and_then(|i| i.get("video.codec"))
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
 }
 
 /// `(chunk, file)` of `TOP/chunk-CCC/file-FFF.EXT`.

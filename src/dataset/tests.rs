@@ -1001,6 +1001,73 @@ fn validator_names_each_broken_rule() {
     }
 }
 
+#[test]
+fn validator_problems_show_plain_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    write_two(&good);
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &[&str]); 7] = [
+        (
+            "total_frames",
+            |v| v["total_frames"] = json!(40),
+            &["meta/info.json: total_frames is 40, the data holds 20 rows"],
+        ),
+        (
+            "no total_frames",
+            |v| {
+                v.as_object_mut().unwrap().remove("total_frames");
+            },
+            &["meta/info.json: total_frames is missing, the data holds 20 rows"],
+        ),
+        (
+            "total_episodes",
+            |v| v["total_episodes"] = json!(3),
+            &[
+                "meta/info.json: total_episodes is 3, the data holds 2 episodes",
+                "meta/episodes holds 2 rows, info.json total_episodes is 3",
+            ],
+        ),
+        (
+            "total_tasks",
+            |v| v["total_tasks"] = json!("two"),
+            &["meta/info.json: total_tasks is \"two\", tasks.parquet holds 2"],
+        ),
+        (
+            "data_path",
+            |v| v["data_path"] = json!("data/x.parquet"),
+            &["meta/info.json: data_path is \"data/x.parquet\", expected \"data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet\""],
+        ),
+        (
+            "video_path",
+            |v| v["video_path"] = json!("v.mp4"),
+            &["meta/info.json: video_path is \"v.mp4\", expected null (no video feature)"],
+        ),
+        (
+            "splits",
+            |v| v["splits"] = json!({"train": "0:9"}),
+            &["meta/info.json: splits.train is \"0:9\", expected \"0:2\""],
+        ),
+    ];
+    for (i, (what, edit, wants)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("case{i}"));
+        copy_tree(&good, &dir);
+        edit_json(&dir.join("meta/info.json"), edit);
+        let problems = validate(&dir).unwrap();
+        for want in *wants {
+            assert!(
+                problems.iter().any(|p| p == want),
+                "{what}: expected {want:?}, got {problems:#?}"
+            );
+        }
+        for p in &problems {
+            for debug in ["Some(", "None", "Number(", "String("] {
+                assert!(!p.contains(debug), "{what}: Rust debug text in {p:?}");
+            }
+        }
+    }
+}
+
 /// A dataset with a video camera (64x64) and an image camera (8x6) beside a vector.
 fn camera_spec() -> DatasetSpec {
     let mut s = spec();
@@ -1044,7 +1111,7 @@ fn camera_frame(i: usize) -> Frame {
 fn camera_writer(out: &Path, append: bool) -> Option<LeRobotWriter> {
     if crate::video::find_ffmpeg().is_err() {
         assert!(std::env::var_os("CI").is_none(), "CI installs ffmpeg");
-        eprintln!("skipped: ffmpeg is needed");
+        crate::test_skip::skip("ffmpeg is needed");
         return None;
     }
     let opts = WriterOptions {
@@ -1199,6 +1266,22 @@ fn video_files_roll_over_at_the_size_limit_and_on_append() {
         }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("appended av1 to h264 videos"),
+    }
+    // Nor another crf: the one info block describes the new files too.
+    let opts = WriterOptions {
+        video: crate::video::VideoSettings {
+            crf: 20,
+            ..crate::video::VideoSettings::for_codec(crate::video::Codec::H264)
+        },
+        ..WriterOptions::new(&out, true)
+    };
+    match LeRobotWriter::create(&camera_spec(), &opts) {
+        Err(DatasetError::Refused { detail, .. }) => assert!(
+            detail.contains("was encoded with crf 30, this run writes crf 20: pass --crf 30"),
+            "{detail}"
+        ),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("appended crf 20 to crf 30 videos"),
     }
 }
 

@@ -205,6 +205,11 @@ fn check_videos(dir: &Path, info: &Value, features: &OrderedMap<Value>, p: &mut 
     }
 }
 
+/// A JSON value as a problem line shows it: as JSON (strings quoted), or `missing`.
+fn shown(v: Option<&Value>) -> String {
+    v.map_or_else(|| "missing".into(), Value::to_string)
+}
+
 fn int_field(info: &Value, key: &str, p: &mut Problems) -> Option<u64> {
     match info.get(key) {
         Some(v) if v.as_u64().is_some() => v.as_u64(),
@@ -289,8 +294,8 @@ fn check_info(dir: &Path, p: &mut Problems) -> Option<(Value, OrderedMap<Value>)
         p.add(
             "info-data-path",
             format!(
-                "meta/info.json: data_path is {:?}, expected {DATA_PATH:?}",
-                info.get("data_path")
+                "meta/info.json: data_path is {}, expected \"{DATA_PATH}\"",
+                shown(info.get("data_path"))
             ),
         );
     }
@@ -304,9 +309,10 @@ fn check_info(dir: &Path, p: &mut Problems) -> Option<(Value, OrderedMap<Value>)
         (_, v) => p.add(
             "info-video-path",
             format!(
-                "meta/info.json: video_path is {v:?}, expected {}",
+                "meta/info.json: video_path is {}, expected {}",
+                shown(v),
                 if has_video {
-                    format!("{VIDEO_PATH:?}")
+                    format!("\"{VIDEO_PATH}\"")
                 } else {
                     "null (no video feature)".into()
                 }
@@ -325,7 +331,14 @@ fn check_info(dir: &Path, p: &mut Problems) -> Option<(Value, OrderedMap<Value>)
     if split.is_none() || split.map(str::to_string) != want_split {
         p.add(
             "info-splits",
-            format!("meta/info.json: splits.train is {split:?}, expected {want_split:?}"),
+            format!(
+                "meta/info.json: splits.train is {}, expected {}",
+                split.map_or_else(|| "missing".into(), |s| format!("\"{s}\"")),
+                want_split.map_or_else(
+                    || "\"0:N\" with N = total_episodes".into(),
+                    |s| format!("\"{s}\"")
+                )
+            ),
         );
     }
 
@@ -507,8 +520,8 @@ fn check_tasks(dir: &Path, info: &Value, p: &mut Problems) -> Option<Vec<String>
         p.add(
             "info-totals",
             format!(
-                "meta/info.json: total_tasks is {:?}, tasks.parquet holds {}",
-                info.get("total_tasks"),
+                "meta/info.json: total_tasks is {}, tasks.parquet holds {}",
+                shown(info.get("total_tasks")),
                 tasks.len()
             ),
         );
@@ -747,8 +760,8 @@ fn check_data(
         p.add(
             "info-totals",
             format!(
-                "meta/info.json: total_frames is {:?}, the data holds {row} rows",
-                info.get("total_frames")
+                "meta/info.json: total_frames is {}, the data holds {row} rows",
+                shown(info.get("total_frames"))
             ),
         );
     }
@@ -756,8 +769,8 @@ fn check_data(
         p.add(
             "info-totals",
             format!(
-                "meta/info.json: total_episodes is {:?}, the data holds {} episodes",
-                info.get("total_episodes"),
+                "meta/info.json: total_episodes is {}, the data holds {} episodes",
+                shown(info.get("total_episodes")),
                 episodes.len()
             ),
         );
@@ -942,7 +955,10 @@ fn check_episodes(
     if total != Some(n_rows as u64) {
         p.add(
             "episodes-count",
-            format!("meta/episodes holds {n_rows} rows, info.json total_episodes is {total:?}"),
+            format!(
+                "meta/episodes holds {n_rows} rows, info.json total_episodes is {}",
+                shown(info.get("total_episodes"))
+            ),
         );
     }
     if let Some(s) = seen {
@@ -1027,7 +1043,11 @@ fn check_stats(dir: &Path, features: &OrderedMap<Value>, p: &mut Problems) {
                 p.add(
                     "stats-shapes",
                     format!(
-                        "meta/stats.json: `{key}`/{stat} has shape {got:?}, expected {:?}",
+                        "meta/stats.json: `{key}`/{stat} has shape {}, expected {:?}",
+                        got.as_ref().map_or_else(
+                            || "none (not an array of numbers)".into(),
+                            |g| format!("{g:?}")
+                        ),
                         if stat == "count" {
                             vec![1]
                         } else {

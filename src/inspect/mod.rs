@@ -137,11 +137,11 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
 fn human_size(b: u64) -> String {
     let b = b as f64;
     if b >= 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} GB", b / 1024.0 / 1024.0 / 1024.0)
+        format!("{:.1} GiB", b / 1024.0 / 1024.0 / 1024.0)
     } else if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MB", b / 1024.0 / 1024.0)
+        format!("{:.1} MiB", b / 1024.0 / 1024.0)
     } else {
-        format!("{:.1} KB", b / 1024.0)
+        format!("{:.1} KiB", b / 1024.0)
     }
 }
 

@@ -130,6 +130,55 @@ impl VideoSettings {
         Ok(())
     }
 
+    /// Refuses a crf the codec does not take.
+    pub fn check_crf(&self) -> Result<(), VideoError> {
+        let max = if self.codec == Codec::Av1 { 63 } else { 51 };
+        if self.crf > max {
+            return Err(VideoError::Unsupported(format!(
+                "--crf {}: {} takes 0 to {max}",
+                self.crf, self.codec
+            )));
+        }
+        Ok(())
+    }
+
+    /// How these settings differ from those a feature's info block records, as "what the
+    /// block says, what these are" (keys the block lacks are not compared); None when new
+    /// files encoded with them would fit the block.
+    pub fn differs_from(&self, info: &Value) -> Option<String> {
+        let rec = match Recorded::read(info) {
+            Ok(r) => r,
+            Err(e) => return Some(e),
+        };
+        let show = |p: &Option<String>| p.clone().unwrap_or_else(|| "(encoder default)".into());
+        if let Some(c) = rec.codec.filter(|c| *c != self.codec) {
+            return Some(format!(
+                "{c}, this run writes {}: pass --vcodec {c}",
+                self.codec
+            ));
+        }
+        if let Some(c) = rec.crf.filter(|c| *c != self.crf) {
+            return Some(format!(
+                "crf {c}, this run writes crf {}: pass --crf {c}",
+                self.crf
+            ));
+        }
+        if let Some(p) = rec.preset.filter(|p| *p != self.preset) {
+            return Some(format!(
+                "preset {}, this run writes preset {}",
+                show(&p),
+                show(&self.preset)
+            ));
+        }
+        if let Some(g) = rec.g.filter(|g| *g != self.g) {
+            return Some(format!("g {g}, this run writes g {}", self.g));
+        }
+        if let Some(f) = rec.pix_fmt.filter(|f| *f != self.pix_fmt) {
+            return Some(format!("pix_fmt {f}, this run writes {}", self.pix_fmt));
+        }
+        None
+    }
+
     /// The encoder options after `-c:v <encoder>`, as lerobot's `get_codec_options` sets them.
     pub(crate) fn codec_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -178,6 +227,147 @@ impl VideoSettings {
             "video.fast_decode": 0,
             "video.extra_options": {},
             "is_depth_map": false,
+        })
+    }
+}
+
+/// The encoder settings a run asks for. `None` is "not given": lerobot's default for a new
+/// dataset, and with `--append` whatever the dataset was encoded with (its info block).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VideoOptions {
+    pub codec: Option<Codec>,
+    pub crf: Option<u32>,
+}
+
+impl VideoOptions {
+    /// Both settings given, as `settings` has them (its preset, g and pix_fmt must be the
+    /// codec's defaults, which are what a run derives from the codec).
+    pub fn given(settings: &VideoSettings) -> VideoOptions {
+        VideoOptions {
+            codec: Some(settings.codec),
+            crf: Some(settings.crf),
+        }
+    }
+
+    /// The settings of a new dataset: what is given, lerobot's defaults for the rest.
+    pub fn for_new_dataset(&self) -> Result<VideoSettings, VideoError> {
+        let base = VideoSettings::for_codec(self.codec.unwrap_or(Codec::Av1));
+        let s = VideoSettings {
+            crf: self.crf.unwrap_or(base.crf),
+            ..base
+        };
+        s.check_crf()?;
+        Ok(s)
+    }
+
+    /// The settings that continue the videos of feature `key`, whose info.json `info` block
+    /// is `info`: each setting as recorded there; where the block lacks it (a dataset written
+    /// before the key existed), the given option or the codec's default. A given option that
+    /// differs from the recorded value is an error naming both.
+    pub fn for_dataset(&self, key: &str, info: &Value) -> Result<VideoSettings, String> {
+        let rec = Recorded::read(info).map_err(|e| format!("video feature `{key}`: {e}"))?;
+        let codec = match (rec.codec, self.codec) {
+            (Some(old), Some(new)) if old != new => {
+                return Err(kept_setting("--vcodec", new, "", old))
+            }
+            (old, new) => old.or(new).unwrap_or(Codec::Av1),
+        };
+        let base = VideoSettings::for_codec(codec);
+        let crf = match (rec.crf, self.crf) {
+            (Some(old), Some(new)) if old != new => {
+                return Err(kept_setting("--crf", new, "crf ", old))
+            }
+            (old, new) => old.or(new).unwrap_or(base.crf),
+        };
+        let s = VideoSettings {
+            codec,
+            crf,
+            preset: rec.preset.unwrap_or(base.preset),
+            g: rec.g.unwrap_or(base.g),
+            pix_fmt: rec.pix_fmt.unwrap_or(base.pix_fmt),
+        };
+        s.check_crf().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+}
+
+fn kept_setting(
+    flag: &str,
+    given: impl fmt::Display,
+    what: &str,
+    old: impl fmt::Display,
+) -> String {
+    format!(
+        "{flag} {given}: the dataset was encoded with {what}{old}; --append keeps a dataset's \
+         encoder settings (leave {flag} out)"
+    )
+}
+
+/// The encoder settings an info block records; `None` where it lacks the key.
+#[derive(Debug, Default, PartialEq)]
+struct Recorded {
+    codec: Option<Codec>,
+    crf: Option<u32>,
+    preset: Option<Option<String>>,
+    g: Option<u32>,
+    pix_fmt: Option<String>,
+}
+
+impl Recorded {
+    /// Refuses values this encoder cannot continue (another codec, fast decoding, extra
+    /// options), as new files must match the one block that describes them all.
+    fn read(info: &Value) -> Result<Recorded, String> {
+        let bad = |key: &str, v: &Value, want: &str| format!("its `{key}` is {v}, not {want}");
+        let uint = |key: &str| -> Result<Option<u32>, String> {
+            match info.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| bad(key, v, "a whole number")),
+            }
+        };
+        let codec = match info.get("video.codec") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.parse::<Codec>().map_err(|_| {
+                format!("its videos are {s}, which bagstream does not encode (av1, h264 or hevc)")
+            })?),
+            Some(v) => return Err(bad("video.codec", v, "a codec name")),
+        };
+        let preset = match info.get("video.preset") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            Some(Value::Number(n)) => Some(Some(n.to_string())),
+            Some(v) => return Err(bad("video.preset", v, "a preset")),
+        };
+        let pix_fmt = match info.get("video.pix_fmt") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => return Err(bad("video.pix_fmt", v, "a pixel format")),
+        };
+        if let Some(n) = uint("video.fast_decode")?.filter(|n| *n != 0) {
+            return Err(format!(
+                "its videos were encoded with fast_decode {n}, which bagstream does not write"
+            ));
+        }
+        match info.get("video.extra_options") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) if m.is_empty() => {}
+            Some(v) => {
+                return Err(format!(
+                    "its videos were encoded with extra options {v}, which bagstream does not \
+                     pass"
+                ))
+            }
+        }
+        Ok(Recorded {
+            codec,
+            crf: uint("video.crf")?,
+            preset,
+            g: uint("video.g")?,
+            pix_fmt,
         })
     }
 }

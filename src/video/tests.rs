@@ -15,7 +15,7 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     match (ffmpeg, ffprobe) {
         (Some(a), Some(b)) => Some((a, b)),
         _ => {
-            eprintln!("skipping: ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
+            crate::test_skip::skip("ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
             None
         }
     }

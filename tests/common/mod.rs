@@ -10,18 +10,14 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions, ConvertSummary};
-use bagstream::video::VideoSettings;
+use bagstream::video::{VideoOptions, VideoSettings};
 
-/// `../shared/bags`, or None (with a message) when it is absent.
-pub fn shared_bags() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bags");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
-}
+#[path = "../../src/test_skip.rs"]
+mod test_skip;
+/// `../shared/bags` (or `$BAGSTREAM_SHARED/bags`), or None when it is absent, the test
+/// recorded as skipped for `make test` to count.
+#[allow(unused_imports)]
+pub use test_skip::{shared_bags, skip};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,7 +50,7 @@ pub fn convert_video(
         task: None,
         append: false,
         progress: false,
-        video,
+        video: VideoOptions::given(&video),
         memory: Default::default(),
         check_estimate: true,
         keep_going: false,
@@ -77,7 +73,7 @@ pub fn have_ffmpeg() -> bool {
             std::env::var_os("CI").is_none(),
             "ffmpeg and ffprobe are needed in CI (.ci/run installs them)"
         );
-        eprintln!("skipped: ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
+        skip("ffmpeg and ffprobe are needed (apt-get install ffmpeg)");
     }
     ok
 }
