@@ -12,6 +12,7 @@ use crate::dataset::lerobot::LeRobotWriter;
 use crate::dataset::{
     DatasetError, DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions,
 };
+use crate::estimate::RunEstimator;
 use crate::memory::{MemoryMonitor, MemoryOptions, MemoryReport};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
@@ -266,6 +267,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let mut failures = Vec::new();
     let mut spec: Option<(PathBuf, DatasetSpec)> = None;
     let mut bags = Vec::new();
+    let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
     for path in &opts.bags {
         crate::interrupt::check()?;
         let planned = (|| -> Result<DatasetSpec> {
@@ -276,9 +278,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             if let Some((first, s)) = &spec {
                 check_same_features(first, s, path, &plan.spec)?;
             }
-            if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
-                check_estimate(&plan, chunk, budget)?;
-            }
+            estimator.add(&plan);
             Ok(plan.spec)
         })();
         match planned {
@@ -326,6 +326,13 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             e => e.into(),
         })?,
     );
+    if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
+        // After planning and opening the dataset (with `--append`, its metadata), so that
+        // what they keep is in the figure the estimate starts from. The writer is dropped on
+        // refusal, which removes what it began.
+        let now = rss::current_rss().unwrap_or(0);
+        estimator.check(budget, now).map_err(Error::Usage)?;
+    }
     let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
     let pool = pipeline::FramePool::for_spec(&spec);
@@ -503,82 +510,6 @@ impl EpisodeRun<'_> {
             cameras,
         })
     }
-}
-
-/// Windows in memory at once: the one being read, two in the channel, the one being aligned.
-const WINDOWS_RESIDENT: u64 = 4;
-/// Chunks the reader keeps for later windows.
-const CACHED_CHUNKS: u64 = 4;
-/// The parquet row group in progress and a data batch, about.
-const WRITER_BYTES: u64 = 12 << 20;
-
-/// The peak resident memory of converting `plan` with `chunk`-long windows, from the index:
-/// what this process holds now, the decompressed chunks of the windows in memory at once,
-/// the reader's chunk cache, the frame buffers in flight and the writer's buffers. Documented
-/// in docs/memory.md.
-pub fn estimate_peak(plan: &EpisodePlan, chunk: Time) -> u64 {
-    let base = rss::current_rss().unwrap_or(0);
-    let s = plan.bag.summary();
-    let mut chunks: Vec<(Time, Time, u64)> = s
-        .chunks
-        .iter()
-        .filter(|c| c.end >= plan.read_start && c.start < plan.read_end)
-        .map(|c| (c.start, c.end, c.uncompressed_size))
-        .collect();
-    chunks.sort_unstable();
-    let largest = chunks.iter().map(|c| c.2).max().unwrap_or(0);
-    // Largest sum of chunks starting within one window, plus one that straddles into it.
-    let mut window = 0u64;
-    let (mut j, mut sum) = (0usize, 0u64);
-    for i in 0..chunks.len() {
-        while j < chunks.len() && chunks[j].0 < chunks[i].0.saturating_add(chunk) {
-            sum += chunks[j].2;
-            j += 1;
-        }
-        window = window.max(sum);
-        sum -= chunks[i].2;
-    }
-    let window = window + largest;
-    let frame: u64 = plan
-        .spec
-        .features
-        .iter()
-        .filter_map(|f| f.kind.camera_size())
-        .map(|(w, h)| u64::from(w) * u64::from(h) * 3)
-        .sum();
-    base + WINDOWS_RESIDENT * window
-        + CACHED_CHUNKS * largest
-        + pipeline::frame_pool_size(frame as usize) as u64 * frame
-        + WRITER_BYTES
-}
-
-/// Refuses a run whose estimated peak is over the budget, suggesting a window that fits.
-fn check_estimate(plan: &EpisodePlan, chunk: Time, budget: u64) -> Result<()> {
-    let est = estimate_peak(plan, chunk);
-    if est <= budget {
-        return Ok(());
-    }
-    let mut c = chunk;
-    let suggestion = loop {
-        c /= 2;
-        if c < (MIN_CHUNK_SECS * NANOS as f64) as Time {
-            break None;
-        }
-        if estimate_peak(plan, c) <= budget {
-            break Some(c);
-        }
-    };
-    let what = match suggestion {
-        Some(c) => format!("try --chunk-secs {}", c as f64 / NANOS as f64),
-        None => "no --chunk-secs fits it: the bag's chunks and frames alone need more".into(),
-    };
-    Err(Error::Usage(format!(
-        "{}: the estimated peak memory {} is over --max-rss {} with --chunk-secs {}; {what}",
-        plan.path.display(),
-        rss::format_bytes(est),
-        rss::format_bytes(budget),
-        chunk as f64 / NANOS as f64
-    )))
 }
 
 /// Resolve the config against one bag: topics, connections, extractors, shapes and the grid.

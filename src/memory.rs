@@ -305,11 +305,12 @@ impl MemoryMonitor {
             );
         }
         if let Some(max) = self.opts.max_rss {
-            if now.rss > max && !self.exceeded.load(Ordering::Relaxed) {
+            let peak = self.run_peak(now);
+            if peak > max && !self.exceeded.load(Ordering::Relaxed) {
                 if let Ok(mut m) = self.exceeded_at.lock() {
                     *m = Some(format!(
-                        "memory budget exceeded: converter RSS {} passed --max-rss {} at `{what}`; nothing was written (try a smaller --chunk-secs)",
-                        rss::format_bytes(now.rss),
+                        "memory budget exceeded: converter peak RSS {} passed --max-rss {} at `{what}`; nothing was written (try a smaller --chunk-secs)",
+                        rss::format_bytes(peak),
                         rss::format_bytes(max),
                     ));
                 }
@@ -317,6 +318,17 @@ impl MemoryMonitor {
             }
         }
         checkpoint.then_some(cp)
+    }
+
+    /// The run's peak RSS as far as `now` tells: the kernel's VmHWM once it rose during the
+    /// run, which also catches a peak between two readings; before that (a library caller
+    /// whose process peaked earlier) the resident set now.
+    fn run_peak(&self, now: Status) -> u64 {
+        if now.hwm > self.base.hwm {
+            now.hwm
+        } else {
+            now.rss
+        }
     }
 
     /// Starts the background sampler (only with a log or a budget); it stops when the

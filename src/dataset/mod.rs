@@ -7,6 +7,7 @@ pub mod meta;
 pub mod stats;
 pub mod validate;
 
+pub use frames::{BATCH_IMAGE_BYTES, BATCH_ROWS, ROW_GROUP_BYTES};
 pub use lerobot::LeRobotWriter;
 
 #[cfg(test)]
