@@ -92,8 +92,12 @@ pub struct ConvertSummary {
     pub seconds: f64,
     /// Peak resident set of this process (VmHWM), in bytes.
     pub peak_rss: Option<u64>,
-    /// The largest peak resident set of one ffmpeg encoder, and how many ran side by side.
-    pub encoder_peak_rss: Option<u64>,
+    /// The ffmpeg encoders' peak RSS: the sum of each encoder's own peak, as the kernel
+    /// reports it when the encoder exits (see [`crate::dataset::WriterSummary::encoders_peak_rss`]).
+    pub encoders_peak_rss: Option<u64>,
+    /// Per video feature: its encoder's peak RSS (the kernel's, at the encoder's exit).
+    pub encoder_peaks: Vec<Option<u64>>,
+    /// How many encoders ran side by side (one per video feature).
     pub encoders: usize,
     pub warnings: Vec<String>,
     pub memory: MemoryReport,
@@ -123,12 +127,44 @@ impl ConvertSummary {
         );
         if self.encoders > 0 {
             // Separate processes: their memory is not in the converter's peak.
+            line.push_str(&format!(" (+ {})", self.encoders_figure()));
+        }
+        line
+    }
+
+    /// `2 ffmpeg encoders, peak RSS 150.2 MB summed`: the one way the encoders' memory is
+    /// said, in the summary line and the memory line.
+    fn encoders_figure(&self) -> String {
+        format!(
+            "{} ffmpeg encoder{}, peak RSS {}{}",
+            self.encoders,
+            if self.encoders == 1 { "" } else { "s" },
+            self.encoders_peak_rss
+                .map_or_else(|| "unknown".to_string(), rss::format_bytes),
+            if self.encoders == 1 { "" } else { " summed" },
+        )
+    }
+
+    /// The memory line the CLI prints, each figure named by its source: the kernel's peak
+    /// (VmHWM) and the end figures of the converter, and the encoders' peaks.
+    pub fn memory_line(&self) -> String {
+        let m = &self.memory;
+        let mut line = format!(
+            "memory: converter peak RSS {} (VmHWM)",
+            m.peak_rss
+                .map_or_else(|| "unknown".into(), rss::format_bytes),
+        );
+        if let Some(end) = m.end {
             line.push_str(&format!(
-                " (+ {} ffmpeg encoder{}, peak RSS {} each)",
-                self.encoders,
-                if self.encoders == 1 { "" } else { "s" },
-                self.encoder_peak_rss
-                    .map_or_else(|| "unknown".to_string(), rss::format_bytes),
+                ", at the end RSS {} of which anonymous {} (RssAnon)",
+                rss::format_bytes(end.rss),
+                rss::format_bytes(end.anon)
+            ));
+        }
+        if self.encoders > 0 {
+            line.push_str(&format!(
+                "; {} (each encoder's VmHWM at its exit)",
+                self.encoders_figure()
             ));
         }
         line
@@ -402,7 +438,8 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
         episodes,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss: rss::peak_rss(),
-        encoder_peak_rss: written.encoder_peak_rss(),
+        encoders_peak_rss: written.encoders_peak_rss(),
+        encoder_peaks: written.encoder_peaks.clone(),
         encoders: written.encoders,
         warnings,
         memory: memory.report(),

@@ -309,13 +309,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     );
                 }
             }
+            println!("{}", summary.memory_line());
             let m = &summary.memory;
-            println!(
-                "memory: converter peak RSS {}, peak anonymous {}; encoders peak {} together",
-                m.peak_rss.map_or_else(|| "unknown".into(), format_bytes),
-                format_bytes(m.peak_anon),
-                format_bytes(m.encoders_peak),
-            );
             if top_checkpoints {
                 println!("largest growth at checkpoints:");
                 for c in &m.top {

@@ -417,3 +417,84 @@ fn the_memory_plot_marks_the_checkpoints() {
         assert!(svg.contains(label), "the plot does not show `{label}`");
     }
 }
+
+#[test]
+fn every_memory_figure_says_what_it_is_and_the_encoders_have_one_figure() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Two video features: two encoders side by side.
+    let config = std::fs::read_to_string(fixture("teleop.yaml")).unwrap()
+        + "  observation.images.jpeg:\n    topic: /camera/image_raw/compressed\n";
+    let config_path = dir.path().join("two.yaml");
+    std::fs::write(&config_path, &config).unwrap();
+    let summary = dir.path().join("summary.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(["convert", "-q", "--vcodec", "h264", "--summary-json"])
+        .arg(&summary)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--out")
+        .arg(dir.path().join("ds"))
+        .arg(fixture("teleop_lz4.bag"))
+        .arg(fixture("teleop_bz2.bag"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("no `{k}` in {v}"));
+    let mb = |k: &str| bagstream::rss::format_bytes(n(k));
+    // The kernel's figures, named by their source; nothing sampled is called a peak.
+    for gone in ["peak_anon", "encoders_peak", "encoder_peak_rss"] {
+        assert!(v.get(gone).is_none(), "`{gone}` is still in {v}");
+    }
+    assert!(
+        n("end_rss") <= n("peak_rss") && n("end_anon") <= n("end_rss"),
+        "{v}"
+    );
+    assert!(n("sampled_anon_max") <= n("peak_rss"), "{v}");
+    // start, each episode's start and end, the dataset in place, and the baseline.
+    assert!(n("readings") >= 6, "{v}");
+    assert_eq!(n("encoders"), 2);
+    let memory = stdout.lines().find(|l| l.starts_with("memory: ")).unwrap();
+    assert_eq!(
+        memory,
+        format!(
+            "memory: converter peak RSS {} (VmHWM), at the end RSS {} of which anonymous {} (RssAnon); \
+             2 ffmpeg encoders, peak RSS {} summed (each encoder's VmHWM at its exit)",
+            mb("peak_rss"),
+            mb("end_rss"),
+            mb("end_anon"),
+            mb("encoders_peak_rss")
+        )
+    );
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.contains(&format!(
+            "peak RSS {} (+ 2 ffmpeg encoders, peak RSS {} summed)",
+            mb("peak_rss"),
+            mb("encoders_peak_rss")
+        )),
+        "{last}"
+    );
+    assert!(
+        !stdout.contains("peak anonymous") && !stdout.contains("together"),
+        "{stdout}"
+    );
+
+    // The same figure in the library's summary: the sum of each encoder's own peak.
+    let s = convert_video(
+        &config,
+        &[fixture("teleop_lz4.bag")],
+        &dir.path().join("lib"),
+        1.0,
+        bagstream::video::VideoSettings::for_codec(bagstream::video::Codec::H264),
+    )
+    .unwrap();
+    assert_eq!(s.encoder_peaks.len(), 2);
+    let each: Vec<u64> = s.encoder_peaks.iter().map(|p| p.unwrap()).collect();
+    assert!(each.iter().all(|&p| p > 1_000_000), "{each:?}");
+    assert_eq!(s.encoders_peak_rss, Some(each.iter().sum()));
+}
