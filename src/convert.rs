@@ -342,6 +342,12 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 .map_err(|e| Error::Usage(format!("features.{}: {e}", f.key)))?;
         }
     }
+    if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
+        // After planning every bag, so that what planning keeps is in the figure the estimate
+        // starts from; before the dataset is begun, so that a refusal leaves nothing.
+        let now = rss::current_rss().unwrap_or(0);
+        estimator.check(budget, now).map_err(Error::Usage)?;
+    }
     let mut writer: Box<dyn DatasetWriter> = Box::new(
         LeRobotWriter::create(
             &spec,
@@ -362,13 +368,6 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             e => e.into(),
         })?,
     );
-    if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
-        // After planning and opening the dataset (with `--append`, its metadata), so that
-        // what they keep is in the figure the estimate starts from. The writer is dropped on
-        // refusal, which removes what it began.
-        let now = rss::current_rss().unwrap_or(0);
-        estimator.check(budget, now).map_err(Error::Usage)?;
-    }
     let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
     let pool = pipeline::FramePool::for_spec(&spec);

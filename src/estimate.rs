@@ -213,7 +213,7 @@ impl RunEstimator {
         // Past that raised threshold, chunk buffers and samples come from the arenas instead
         // of their own mappings, and what an episode freed there may stay while later ones
         // allocate their windows elsewhere: measured up to 0.6 of one episode's windows and
-        // frames more by the third episode and 1.1 by the tenth, where it levels off. One
+        // frames more by the third episode and 1.0 by the tenth, where it levels off. One
         // copy is allowed from the second episode, two from the third.
         let copies = (self.bags as u64).saturating_sub(1).min(KEPT_COPIES);
         let kept = copies * (windows + frames);
@@ -240,8 +240,7 @@ impl RunEstimator {
         let waiting = pipeline::frames_in_flight(image_bytes) as u64 + workers;
         let span = (waiting as i64).saturating_mul(NANOS) / i64::from(fps);
         let by_count = waiting * self.cameras * largest;
-        let by_span =
-            (window_bytes(chunks, span, largest) - CACHED_CHUNKS * largest) / WINDOWS_RESIDENT;
+        let by_span = largest_window(chunks, span, largest);
         by_count.min(by_span)
     }
 
@@ -306,10 +305,9 @@ impl RunEstimator {
     }
 }
 
-/// Largest sum of the sizes of chunks starting within one window, plus one that straddles
-/// into it, times the windows resident at once; plus the reader's cache. `chunks` is sorted by
-/// start.
-fn window_bytes(chunks: &[(Time, u64)], chunk: Time, largest: u64) -> u64 {
+/// Largest sum of the sizes of chunks starting within `chunk` of each other, plus one that
+/// straddles into the window. `chunks` is sorted by start.
+fn largest_window(chunks: &[(Time, u64)], chunk: Time, largest: u64) -> u64 {
     let mut window = 0u64;
     let (mut j, mut sum) = (0usize, 0u64);
     for i in 0..chunks.len() {
@@ -320,7 +318,12 @@ fn window_bytes(chunks: &[(Time, u64)], chunk: Time, largest: u64) -> u64 {
         window = window.max(sum);
         sum -= chunks[i].1;
     }
-    WINDOWS_RESIDENT * (window + largest) + CACHED_CHUNKS * largest
+    window + largest
+}
+
+/// The windows resident at once and the reader's cache.
+fn window_bytes(chunks: &[(Time, u64)], chunk: Time, largest: u64) -> u64 {
+    WINDOWS_RESIDENT * largest_window(chunks, chunk, largest) + CACHED_CHUNKS * largest
 }
 
 #[cfg(test)]
