@@ -134,11 +134,11 @@ def peak_against_length(md):
             wall, rss, s = convert(config, b)
             peaks.append(s["peak_rss"])
             rows.append([name, f"{base * k} s", mb(b.stat().st_size), s["frames"], f"{wall:.1f}",
-                         mb(s["peak_rss"]), mb(s["peak_anon"]), mb(est), mb(rss)])
+                         mb(s["peak_rss"]), mb(s["end_anon"]), mb(est), mb(rss)])
         rows.append([name, "4x / 1x", "", "", "", f"{peaks[1] / peaks[0]:.3f}", "", "", ""])
     md.append("\n### 1. Peak RSS against bag length (--chunk-secs 1)\n\n")
     md.append(table(["config", "recording", "bag", "frames", "wall s", "converter peak RSS",
-                     "peak anon", "--max-rss estimate", "/usr/bin/time max RSS (largest process)"], rows))
+                     "anon at end", "--max-rss estimate", "/usr/bin/time max RSS (largest process)"], rows))
 
 
 

@@ -12,6 +12,7 @@ use crate::dataset::lerobot::LeRobotWriter;
 use crate::dataset::{
     DatasetError, DatasetSpec, DatasetWriter, FeatureKind, FeatureSpec, WriterOptions,
 };
+use crate::estimate::RunEstimator;
 use crate::memory::{MemoryMonitor, MemoryOptions, MemoryReport};
 use crate::msg::{Extractor, FieldPath, Schema, StampReader};
 use crate::pipeline;
@@ -93,8 +94,12 @@ pub struct ConvertSummary {
     pub seconds: f64,
     /// Peak resident set of this process (VmHWM), in bytes.
     pub peak_rss: Option<u64>,
-    /// The largest peak resident set of one ffmpeg encoder, and how many ran side by side.
-    pub encoder_peak_rss: Option<u64>,
+    /// The ffmpeg encoders' peak RSS: the sum of each encoder's own peak, as the kernel
+    /// reports it when the encoder exits (see [`crate::dataset::WriterSummary::encoders_peak_rss`]).
+    pub encoders_peak_rss: Option<u64>,
+    /// Per video feature: its encoder's peak RSS (the kernel's, at the encoder's exit).
+    pub encoder_peaks: Vec<Option<u64>>,
+    /// How many encoders ran side by side (one per video feature).
     pub encoders: usize,
     pub warnings: Vec<String>,
     pub memory: MemoryReport,
@@ -124,12 +129,44 @@ impl ConvertSummary {
         );
         if self.encoders > 0 {
             // Separate processes: their memory is not in the converter's peak.
+            line.push_str(&format!(" (+ {})", self.encoders_figure()));
+        }
+        line
+    }
+
+    /// `2 ffmpeg encoders, peak RSS 150.2 MB summed`: the one way the encoders' memory is
+    /// said, in the summary line and the memory line.
+    fn encoders_figure(&self) -> String {
+        format!(
+            "{} ffmpeg encoder{}, peak RSS {}{}",
+            self.encoders,
+            if self.encoders == 1 { "" } else { "s" },
+            self.encoders_peak_rss
+                .map_or_else(|| "unknown".to_string(), rss::format_bytes),
+            if self.encoders == 1 { "" } else { " summed" },
+        )
+    }
+
+    /// The memory line the CLI prints, each figure named by its source: the kernel's peak
+    /// (VmHWM) and the end figures of the converter, and the encoders' peaks.
+    pub fn memory_line(&self) -> String {
+        let m = &self.memory;
+        let mut line = format!(
+            "memory: converter peak RSS {} (VmHWM)",
+            m.peak_rss
+                .map_or_else(|| "unknown".into(), rss::format_bytes),
+        );
+        if let Some(end) = m.end {
             line.push_str(&format!(
-                " (+ {} ffmpeg encoder{}, peak RSS {} each)",
-                self.encoders,
-                if self.encoders == 1 { "" } else { "s" },
-                self.encoder_peak_rss
-                    .map_or_else(|| "unknown".to_string(), rss::format_bytes),
+                ", at the end RSS {} of which anonymous {} (RssAnon)",
+                rss::format_bytes(end.rss),
+                rss::format_bytes(end.anon)
+            ));
+        }
+        if self.encoders > 0 {
+            line.push_str(&format!(
+                "; {} (each encoder's VmHWM at its exit)",
+                self.encoders_figure()
             ));
         }
         line
@@ -270,6 +307,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let mut failures = Vec::new();
     let mut spec: Option<(PathBuf, DatasetSpec)> = None;
     let mut bags = Vec::new();
+    let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
     for path in &opts.bags {
         crate::interrupt::check()?;
         let planned = (|| -> Result<DatasetSpec> {
@@ -280,9 +318,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             if let Some((first, s)) = &spec {
                 check_same_features(first, s, path, &plan.spec)?;
             }
-            if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
-                check_estimate(&plan, chunk, budget)?;
-            }
+            estimator.add(&plan);
             Ok(plan.spec)
         })();
         match planned {
@@ -310,6 +346,12 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 .check_size(width, height)
                 .map_err(|e| Error::Usage(format!("features.{}: {e}", f.key)))?;
         }
+    }
+    if let (Some(budget), true) = (opts.memory.max_rss, opts.check_estimate) {
+        // After planning every bag, so that what planning keeps is in the figure the estimate
+        // starts from; before the dataset is begun, so that a refusal leaves nothing.
+        let now = rss::current_rss().unwrap_or(0);
+        estimator.check(budget, now).map_err(Error::Usage)?;
     }
     let mut writer: Box<dyn DatasetWriter> = Box::new(
         LeRobotWriter::create(
@@ -405,7 +447,8 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
         episodes,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss: rss::peak_rss(),
-        encoder_peak_rss: written.encoder_peak_rss(),
+        encoders_peak_rss: written.encoders_peak_rss(),
+        encoder_peaks: written.encoder_peaks.clone(),
         encoders: written.encoders,
         warnings,
         memory: memory.report(),
@@ -516,82 +559,6 @@ impl EpisodeRun<'_> {
             cameras,
         })
     }
-}
-
-/// Windows in memory at once: the one being read, two in the channel, the one being aligned.
-const WINDOWS_RESIDENT: u64 = 4;
-/// Chunks the reader keeps for later windows.
-const CACHED_CHUNKS: u64 = 4;
-/// The parquet row group in progress and a data batch, about.
-const WRITER_BYTES: u64 = 12 << 20;
-
-/// The peak resident memory of converting `plan` with `chunk`-long windows, from the index:
-/// what this process holds now, the decompressed chunks of the windows in memory at once,
-/// the reader's chunk cache, the frame buffers in flight and the writer's buffers. Documented
-/// in docs/memory.md.
-pub fn estimate_peak(plan: &EpisodePlan, chunk: Time) -> u64 {
-    let base = rss::current_rss().unwrap_or(0);
-    let s = plan.bag.summary();
-    let mut chunks: Vec<(Time, Time, u64)> = s
-        .chunks
-        .iter()
-        .filter(|c| c.end >= plan.read_start && c.start < plan.read_end)
-        .map(|c| (c.start, c.end, c.uncompressed_size))
-        .collect();
-    chunks.sort_unstable();
-    let largest = chunks.iter().map(|c| c.2).max().unwrap_or(0);
-    // Largest sum of chunks starting within one window, plus one that straddles into it.
-    let mut window = 0u64;
-    let (mut j, mut sum) = (0usize, 0u64);
-    for i in 0..chunks.len() {
-        while j < chunks.len() && chunks[j].0 < chunks[i].0.saturating_add(chunk) {
-            sum += chunks[j].2;
-            j += 1;
-        }
-        window = window.max(sum);
-        sum -= chunks[i].2;
-    }
-    let window = window + largest;
-    let frame: u64 = plan
-        .spec
-        .features
-        .iter()
-        .filter_map(|f| f.kind.camera_size())
-        .map(|(w, h)| u64::from(w) * u64::from(h) * 3)
-        .sum();
-    base + WINDOWS_RESIDENT * window
-        + CACHED_CHUNKS * largest
-        + pipeline::frame_pool_size(frame as usize) as u64 * frame
-        + WRITER_BYTES
-}
-
-/// Refuses a run whose estimated peak is over the budget, suggesting a window that fits.
-fn check_estimate(plan: &EpisodePlan, chunk: Time, budget: u64) -> Result<()> {
-    let est = estimate_peak(plan, chunk);
-    if est <= budget {
-        return Ok(());
-    }
-    let mut c = chunk;
-    let suggestion = loop {
-        c /= 2;
-        if c < (MIN_CHUNK_SECS * NANOS as f64) as Time {
-            break None;
-        }
-        if estimate_peak(plan, c) <= budget {
-            break Some(c);
-        }
-    };
-    let what = match suggestion {
-        Some(c) => format!("try --chunk-secs {}", c as f64 / NANOS as f64),
-        None => "no --chunk-secs fits it: the bag's chunks and frames alone need more".into(),
-    };
-    Err(Error::Usage(format!(
-        "{}: the estimated peak memory {} is over --max-rss {} with --chunk-secs {}; {what}",
-        plan.path.display(),
-        rss::format_bytes(est),
-        rss::format_bytes(budget),
-        chunk as f64 / NANOS as f64
-    )))
 }
 
 /// Resolve the config against one bag: topics, connections, extractors, shapes and the grid.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod dataset;
 pub mod error;
+pub mod estimate;
 pub mod inspect;
 pub mod interrupt;
 pub mod memory;

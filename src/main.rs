@@ -128,9 +128,9 @@ struct ConvertFlags {
     /// Mark memory lines at or above SIZE CRITICAL and say so on the terminal.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     critical_rss: Option<u64>,
-    /// Memory budget of the converter (e.g. 512M, 2G): refuse to start when the estimate
-    /// from the bag's index is over it (suggesting a --chunk-secs); stop cleanly, leaving
-    /// no dataset, if the run passes it.
+    /// Memory budget of the converter (e.g. 512M, 2G): refuse to start when the estimate of
+    /// the whole run from the bags' indexes is over it (suggesting a --chunk-secs); stop
+    /// cleanly, leaving no dataset, if the converter's peak RSS passes it.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
 }
@@ -332,13 +332,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     );
                 }
             }
+            println!("{}", summary.memory_line());
             let m = &summary.memory;
-            println!(
-                "memory: converter peak RSS {}, peak anonymous {}; encoders peak {} together",
-                m.peak_rss.map_or_else(|| "unknown".into(), format_bytes),
-                format_bytes(m.peak_anon),
-                format_bytes(m.encoders_peak),
-            );
             if top_checkpoints {
                 println!("largest growth at checkpoints:");
                 for c in &m.top {

@@ -108,15 +108,20 @@ impl Curve {
     }
 }
 
-/// The memory figures of a finished run.
+/// The memory figures of a finished run. Each says where it comes from: the kernel keeps the
+/// peak of the resident set (VmHWM) but no peak of its anonymous part, so that one is only
+/// known at the readings taken.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryReport {
-    /// VmHWM of the converter.
+    /// The converter's peak resident set: the kernel's VmHWM, exact.
     pub peak_rss: Option<u64>,
-    /// Largest RssAnon seen at a checkpoint or sample.
-    pub peak_anon: u64,
-    /// Largest total RSS of the running encoders seen at a checkpoint or sample.
-    pub encoders_peak: u64,
+    /// The converter's VmRSS and RssAnon when the report is made (the end of the run).
+    pub end: Option<Status>,
+    /// The largest RssAnon among the readings (checkpoints and samples): a lower bound of its
+    /// peak, which may fall between readings.
+    pub sampled_anon_max: u64,
+    /// Readings taken: checkpoints and samples.
+    pub readings: u64,
     /// The checkpoints with the largest growth, largest first.
     pub top: Vec<Checkpoint>,
     /// RSS over the run (checkpoints and samples).
@@ -131,8 +136,8 @@ struct State {
     prev_rss: u64,
     last_label: String,
     top: Vec<Checkpoint>,
-    peak_anon: u64,
-    encoders_peak: u64,
+    sampled_anon_max: u64,
+    readings: u64,
     told: Level,
     curve: Curve,
     marks: Vec<Checkpoint>,
@@ -173,8 +178,8 @@ impl MemoryMonitor {
                 prev_rss: base.rss,
                 last_label: "start".into(),
                 top: Vec::new(),
-                peak_anon: base.anon,
-                encoders_peak: 0,
+                sampled_anon_max: base.anon,
+                readings: 1,
                 told: Level::Info,
                 curve: Curve::default(),
                 marks: Vec::new(),
@@ -247,8 +252,8 @@ impl MemoryMonitor {
         st.curve.push(at.as_secs_f64(), now.rss);
         let growth = now.rss as i64 - st.prev_rss as i64;
         st.prev_rss = now.rss;
-        st.peak_anon = st.peak_anon.max(now.anon);
-        st.encoders_peak = st.encoders_peak.max(enc);
+        st.sampled_anon_max = st.sampled_anon_max.max(now.anon);
+        st.readings += 1;
         let what = if checkpoint {
             st.last_label = label.to_string();
             label.to_string()
@@ -305,11 +310,12 @@ impl MemoryMonitor {
             );
         }
         if let Some(max) = self.opts.max_rss {
-            if now.rss > max && !self.exceeded.load(Ordering::Relaxed) {
+            let peak = self.run_peak(now);
+            if peak > max && !self.exceeded.load(Ordering::Relaxed) {
                 if let Ok(mut m) = self.exceeded_at.lock() {
                     *m = Some(format!(
-                        "memory budget exceeded: converter RSS {} passed --max-rss {} at `{what}`; nothing was written (try a smaller --chunk-secs)",
-                        rss::format_bytes(now.rss),
+                        "memory budget exceeded: converter peak RSS {} passed --max-rss {} at `{what}`; nothing was written (try a smaller --chunk-secs)",
+                        rss::format_bytes(peak),
                         rss::format_bytes(max),
                     ));
                 }
@@ -317,6 +323,17 @@ impl MemoryMonitor {
             }
         }
         checkpoint.then_some(cp)
+    }
+
+    /// The run's peak RSS as far as `now` tells: the kernel's VmHWM once it rose during the
+    /// run, which also catches a peak between two readings; before that (a library caller
+    /// whose process peaked earlier) the resident set now.
+    fn run_peak(&self, now: Status) -> u64 {
+        if now.hwm > self.base.hwm {
+            now.hwm
+        } else {
+            now.rss
+        }
     }
 
     /// Starts the background sampler (only with a log or a budget); it stops when the
@@ -346,11 +363,13 @@ impl MemoryMonitor {
     }
 
     pub fn report(&self) -> MemoryReport {
+        let end = rss::status();
         let st = self.state.lock().ok();
         MemoryReport {
-            peak_rss: rss::peak_rss(),
-            peak_anon: st.as_ref().map_or(0, |s| s.peak_anon),
-            encoders_peak: st.as_ref().map_or(0, |s| s.encoders_peak),
+            peak_rss: end.map(|e| e.hwm),
+            end,
+            sampled_anon_max: st.as_ref().map_or(0, |s| s.sampled_anon_max),
+            readings: st.as_ref().map_or(0, |s| s.readings),
             top: st.as_ref().map(|s| s.top.clone()).unwrap_or_default(),
             curve: st.as_ref().map(|s| s.curve.clone()).unwrap_or_default(),
             marks: st.map(|s| s.marks.clone()).unwrap_or_default(),
@@ -519,6 +538,39 @@ mod tests {
         assert_eq!(text.lines().count(), 15);
         assert!(text.lines().all(|l| parse_line(l).is_some()), "{text}");
         drop(hold);
+    }
+
+    #[test]
+    fn the_peak_is_the_kernels_and_the_budget_sees_a_peak_between_readings() {
+        let st = rss::status().unwrap();
+        let m = MemoryMonitor::new(MemoryOptions {
+            max_rss: Some(st.hwm + (32 << 20)),
+            ..MemoryOptions::default()
+        })
+        .unwrap();
+        m.checkpoint("before");
+        // Enough to lift this process past its earlier peak, whatever other tests did, freed
+        // before the next reading.
+        let spike = vec![1u8; (st.hwm - st.rss.min(st.hwm)) as usize + (64 << 20)];
+        std::hint::black_box(&spike);
+        drop(spike);
+        assert!(m.exceeded().is_none(), "no reading since the spike");
+        m.checkpoint("after");
+        let r = m.report();
+        let peak = r.peak_rss.unwrap();
+        assert!(peak >= st.hwm + (32 << 20), "VmHWM {peak} missed the spike");
+        // No reading saw it: the sampled figure is only a lower bound, and named so.
+        assert!(r.sampled_anon_max + (32 << 20) < peak, "{r:?}");
+        assert_eq!(r.readings, 3);
+        let end = r.end.unwrap();
+        assert!(end.rss < peak && end.anon <= end.rss);
+        let msg = m
+            .exceeded()
+            .expect("the budget saw the peak between readings");
+        assert!(
+            msg.contains("converter peak RSS") && msg.contains("at `after`"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -84,13 +84,14 @@ struct Done {
 }
 
 /// Frames in flight per channel for frames of `image_bytes` bytes of pictures.
-fn frames_in_flight(image_bytes: usize) -> usize {
+pub fn frames_in_flight(image_bytes: usize) -> usize {
     IMAGE_BYTES_IN_FLIGHT
         .checked_div(image_bytes)
         .map_or(FRAMES_IN_FLIGHT, |n| n.clamp(2, FRAMES_IN_FLIGHT))
 }
 
-fn decode_workers(image_bytes: usize) -> usize {
+/// Decode worker threads for frames of `image_bytes` bytes of pictures (none without cameras).
+pub fn decode_workers(image_bytes: usize) -> usize {
     if image_bytes == 0 {
         0
     } else {

@@ -148,7 +148,8 @@ pub fn sweep_svg(path: &Path, runs: &[SweepRun]) -> crate::Result<()> {
         .map_err(|x| e(&x))?;
     let series: [(&str, RGBColor, RunFigure); 2] = [
         ("converter", BLUE, |r| r.peak_rss as f64 / MB),
-        ("converter + encoders", RED, |r| {
+        // The encoders' figure is the sum of their own peaks: an upper bound of the total.
+        ("converter + encoders (sum of peaks)", RED, |r| {
             (r.peak_rss + r.encoders_peak) as f64 / MB
         }),
     ];
@@ -214,7 +215,7 @@ mod tests {
         let run = |chunk_secs: f64| SweepRun {
             chunk_secs,
             peak_rss: 20 << 20,
-            peak_anon: 5 << 20,
+            end_anon: 5 << 20,
             encoders_peak: 0,
             seconds: 1.0,
             frames: 100,

@@ -28,8 +28,11 @@ pub struct SweepOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRun {
     pub chunk_secs: f64,
+    /// The converter's VmHWM.
     pub peak_rss: u64,
-    pub peak_anon: u64,
+    /// The converter's RssAnon at the end of the run.
+    pub end_anon: u64,
+    /// The sum of the ffmpeg encoders' own peaks (VmHWM at exit); 0 without video.
     pub encoders_peak: u64,
     /// Wall time of the child process.
     pub seconds: f64,
@@ -63,23 +66,27 @@ impl SweepReport {
     pub fn table(&self) -> String {
         let mut t = format!(
             "{:>10}  {:>12}  {:>12}  {:>12}  {:>8}  {:>9}  {:>9}\n",
-            "chunk s", "peak RSS", "peak anon", "encoders", "wall s", "frames/s", "bag MiB/s"
+            "chunk s", "peak RSS", "end anon", "encoders", "wall s", "frames/s", "bag MiB/s"
         );
         for r in &self.runs {
             t.push_str(&format!(
                 "{:>10}  {:>12}  {:>12}  {:>12}  {:>8.2}  {:>9.1}  {:>9.1}\n",
                 r.chunk_secs,
                 format_bytes(r.peak_rss),
-                format_bytes(r.peak_anon),
+                format_bytes(r.end_anon),
                 format_bytes(r.encoders_peak),
                 r.seconds,
                 r.frames_per_second(),
                 r.bag_mib_per_second(),
             ));
         }
+        t.push_str(TABLE_LEGEND);
         t
     }
 }
+
+/// What the table's memory columns are.
+pub const TABLE_LEGEND: &str = "peak RSS: the converter's VmHWM; end anon: its RssAnon at the end; encoders: the sum of each ffmpeg encoder's VmHWM at its exit\n";
 
 /// The figures `convert --summary-json` writes, which the sweep reads back.
 pub fn summary_json(s: &ConvertSummary, bags: &[PathBuf]) -> Value {
@@ -88,16 +95,20 @@ pub fn summary_json(s: &ConvertSummary, bags: &[PathBuf]) -> Value {
         .filter_map(|b| std::fs::metadata(b).ok())
         .map(|m| m.len())
         .sum();
+    let m = &s.memory;
+    // Each key says what it is: docs/memory.md, "The figures".
     json!({
         "episodes": s.episodes.len(),
         "frames": s.frames(),
         "dropped": s.dropped(),
         "seconds": s.seconds,
-        "peak_rss": s.memory.peak_rss,
-        "peak_anon": s.memory.peak_anon,
+        "peak_rss": m.peak_rss,
+        "end_rss": m.end.map(|e| e.rss),
+        "end_anon": m.end.map(|e| e.anon),
+        "sampled_anon_max": m.sampled_anon_max,
+        "readings": m.readings,
         "encoders": s.encoders,
-        "encoders_peak": s.memory.encoders_peak,
-        "encoder_peak_rss": s.encoder_peak_rss,
+        "encoders_peak_rss": s.encoders_peak_rss,
         "bag_bytes": bag_bytes,
     })
 }
@@ -161,8 +172,8 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepReport> {
         runs.push(SweepRun {
             chunk_secs: c,
             peak_rss: n("peak_rss"),
-            peak_anon: n("peak_anon"),
-            encoders_peak: n("encoders_peak"),
+            end_anon: n("end_anon"),
+            encoders_peak: n("encoders_peak_rss"),
             seconds,
             frames: n("frames"),
             bag_bytes: n("bag_bytes"),

@@ -69,7 +69,7 @@ fn synthetic_cameras_hold_the_source_pictures() {
     let s = convert_video(&config, &[&bag], &video, 0.3, h264()).unwrap();
     assert_eq!(s.frames(), 19);
     assert_eq!(s.encoders, 2);
-    assert!(s.encoder_peak_rss.is_some());
+    assert!(s.encoders_peak_rss.is_some());
     assert_eq!(
         bagstream::dataset::validate::validate(&video).unwrap(),
         Vec::<String>::new()

@@ -311,7 +311,13 @@ fn sweep_compares_chunk_sizes_and_finds_identical_outputs() {
         assert_eq!(line.split_whitespace().next(), Some(c), "{out}");
         assert!(line.contains(" MiB"), "{line}");
     }
-    assert_eq!(lines[4], "outputs: identical for every chunk size", "{out}");
+    // What each memory column is, under the table.
+    assert_eq!(
+        lines[4],
+        "peak RSS: the converter's VmHWM; end anon: its RssAnon at the end; encoders: the sum of each ffmpeg encoder's VmHWM at its exit",
+        "{out}"
+    );
+    assert_eq!(lines[5], "outputs: identical for every chunk size", "{out}");
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("peak memory against chunk size"));
     assert!(svg.contains("throughput against chunk size"));

@@ -112,6 +112,15 @@ struct VideoOut {
     time_in_file: f64,
     /// The file the next encoder writes.
     next: (u64, u64),
+    /// The largest peak RSS of this feature's encoders so far (one runs at a time).
+    peak_rss: Option<u64>,
+}
+
+impl VideoOut {
+    fn finished(&mut self, done: EncodedVideo, into: &mut Vec<EncodedVideo>) {
+        self.peak_rss = self.peak_rss.max(done.peak_rss);
+        into.push(done);
+    }
 }
 
 /// What an existing dataset brings to an append.
@@ -305,6 +314,7 @@ impl LeRobotWriter {
                     .as_ref()
                     .and_then(|e| e.next_video_files.iter().find(|(k, _)| *k == c.key))
                     .map_or((0, 0), |(_, n)| *n),
+                peak_rss: None,
             })
             .collect();
 
@@ -416,7 +426,7 @@ impl LeRobotWriter {
                 .is_some_and(|e| e.bytes_so_far() >= self.video_file_limit)
             {
                 if let Some(e) = v.encoder.take() {
-                    self.finished_videos.push(e.finish()?);
+                    v.finished(e.finish()?, &mut self.finished_videos);
                 }
                 v.next = meta::next_file(v.chunk, v.file);
             }
@@ -857,7 +867,7 @@ impl DatasetWriter for LeRobotWriter {
                 .ok_or_else(|| DatasetError::Invalid("no ffmpeg for the video features".into()))?;
             done.bytes = crate::video::keep_first_frames(ffmpeg, &done.path, before)?;
             done.frames = before;
-            self.finished_videos.push(done);
+            v.finished(done, &mut self.finished_videos);
             v.next = meta::next_file(v.chunk, v.file);
         }
         if ep.new_task {
@@ -883,7 +893,7 @@ impl DatasetWriter for LeRobotWriter {
         let encoders = self.videos.len();
         for v in &mut self.videos {
             if let Some(e) = v.encoder.take() {
-                self.finished_videos.push(e.finish()?);
+                v.finished(e.finish()?, &mut self.finished_videos);
             }
         }
         let ep_path = self.tmp.join(EPISODES_PATH);
@@ -957,6 +967,7 @@ impl DatasetWriter for LeRobotWriter {
             .collect();
         Ok(WriterSummary {
             videos,
+            encoder_peaks: self.videos.iter().map(|v| v.peak_rss).collect(),
             encoders,
             episodes: self.info.total_episodes,
         })

@@ -7,6 +7,7 @@ pub mod meta;
 pub mod stats;
 pub mod validate;
 
+pub use frames::{BATCH_IMAGE_BYTES, BATCH_ROWS, ROW_GROUP_BYTES};
 pub use lerobot::LeRobotWriter;
 
 #[cfg(test)]
@@ -167,14 +168,23 @@ pub struct WriterSummary {
     pub videos: Vec<EncodedVideo>,
     /// Number of encoders that ran at the same time (one per video feature).
     pub encoders: usize,
+    /// Per video feature: the peak RSS of its encoder (the largest, when the feature's video
+    /// was split over several files, whose encoders ran one after the other), as the kernel
+    /// reports it when the encoder exits.
+    pub encoder_peaks: Vec<Option<u64>>,
     /// Episodes in the dataset, earlier ones (with `append`) included.
     pub episodes: u64,
 }
 
 impl WriterSummary {
-    /// The largest peak resident set of one encoder process.
-    pub fn encoder_peak_rss(&self) -> Option<u64> {
-        self.videos.iter().filter_map(|v| v.peak_rss).max()
+    /// The encoders' peak RSS: the sum of each one's own peak (the encoders run side by side
+    /// for the whole run), so at least what they held together at any moment. None when no
+    /// encoder ran or a peak is not known.
+    pub fn encoders_peak_rss(&self) -> Option<u64> {
+        if self.encoder_peaks.is_empty() {
+            return None;
+        }
+        self.encoder_peaks.iter().copied().sum()
     }
 }
 
