@@ -4,8 +4,9 @@
 //! - `bag`: the bag reader: open (scan, with the sequential fallback), read every message in
 //!   one window and in a few smaller ones, first and last message of every connection, and the
 //!   extractors of every connection over what was read.
-//! - `def`: the message-definition parser, then everything built on a schema (leaves, numeric
-//!   fields, which compiles every extractor, stamp readers, image decoders).
+//! - `def`: the message-definition parsers (ROS1 and ROS 2 dialects), then everything built on
+//!   a schema (leaves, numeric fields, which compiles every extractor, stamp readers, image
+//!   decoders).
 //! - `decode`: the dynamic decoder: every compiled extractor (values, names, raw bytes), the
 //!   stamp reader and the image decoder over arbitrary payload bytes.
 //! - `cdr`: the same decoders compiled for CDR over ROS 2 definitions (parsed by the ROS 2
@@ -609,12 +610,25 @@ impl Decoders {
 }
 
 fn exercise_def(datatype: &str, def: &str) -> Result<String, String> {
-    let schema = Schema::parse(datatype, def).map_err(|e| e.to_string())?;
+    // The same text through the ROS 2 parser (and CDR decoders) too: its outcome is part of
+    // this one's, so inputs that only it sees differently are kept.
+    let ros2 = match Schema::parse_ros2(datatype, def) {
+        Ok(s) => {
+            let d = Decoders::with_encoding(datatype, &s, Encoding::Cdr);
+            format!(
+                "ros2 {} types {} numeric",
+                s.messages().len(),
+                d.extractors.len()
+            )
+        }
+        Err(e) => format!("ros2 error {e}"),
+    };
+    let schema = Schema::parse(datatype, def).map_err(|e| format!("{e}; {ros2}"))?;
     let leaves = schema.leaves();
     let text = schema.to_string();
     let d = Decoders::new(datatype, &schema);
     Ok(format!(
-        "{} types {} leaves {} numeric {} text",
+        "{} types {} leaves {} numeric {} text; {ros2}",
         schema.messages().len(),
         leaves.len(),
         d.extractors.len(),
