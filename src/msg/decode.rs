@@ -293,8 +293,11 @@ impl Extractor {
     }
 
     /// Positions the cursor at the start of the message that holds the target field.
-    fn seek_final<'a>(&self, data: &'a [u8]) -> Result<Cursor<'a>, DecodeError> {
-        let mut cur = Cursor::open(data, self.programs.encoding)?;
+    fn seek_final<'a, const CDR: bool>(
+        &self,
+        data: &'a [u8],
+    ) -> Result<Cursor<'a, CDR>, DecodeError> {
+        let mut cur = Cursor::<CDR>::open(data)?;
         for step in &self.steps {
             self.programs.skip(&mut cur, &step.before)?;
             if let Some(index) = step.index {
@@ -333,7 +336,7 @@ impl Extractor {
     }
 
     /// Reads the target array's length; leaves the cursor at its first element.
-    fn target_len(&self, cur: &mut Cursor<'_>) -> Result<usize, DecodeError> {
+    fn target_len<const CDR: bool>(&self, cur: &mut Cursor<'_, CDR>) -> Result<usize, DecodeError> {
         let min = self.programs.elem_min(self.target.ty);
         cur.resolve(Count::of(self.target.arity), min, &self.target_label)
     }
@@ -341,15 +344,22 @@ impl Extractor {
     /// Appends this message's values to `out` (nothing is appended when an error is returned).
     pub fn extract(&self, data: &[u8], out: &mut Vec<f32>) -> Result<(), DecodeError> {
         let mark = out.len();
-        let r = self.extract_inner(data, out);
+        let r = match self.programs.encoding {
+            Encoding::Ros1 => self.extract_inner::<false>(data, out),
+            Encoding::Cdr => self.extract_inner::<true>(data, out),
+        };
         if r.is_err() {
             out.truncate(mark);
         }
         r
     }
 
-    fn extract_inner(&self, data: &[u8], out: &mut Vec<f32>) -> Result<(), DecodeError> {
-        let mut cur = self.seek_final(data)?;
+    fn extract_inner<const CDR: bool>(
+        &self,
+        data: &[u8],
+        out: &mut Vec<f32>,
+    ) -> Result<(), DecodeError> {
+        let mut cur = self.seek_final::<CDR>(data)?;
         if let (Some(joints), Some(sib)) = (&self.joints, &self.sibling) {
             return self.extract_joints(&mut cur, sib, joints, out);
         }
@@ -360,7 +370,7 @@ impl Extractor {
             TargetKind::Numbers(prim) => {
                 let size = prim.size().unwrap_or(0);
                 let all = self.target_bytes(&mut cur, prim, n)?;
-                push_values(prim, &all[r.start * size..r.end * size], cur.big, out);
+                push_values(prim, &all[r.start * size..r.end * size], cur.big(), out);
             }
             // Elements that take no bytes give no values: nothing to loop over.
             TargetKind::Messages(msg) if self.programs.is_empty(msg) => {}
@@ -380,9 +390,9 @@ impl Extractor {
     }
 
     /// The target's `n` elements, padding before them skipped.
-    fn target_bytes<'a>(
+    fn target_bytes<'a, const CDR: bool>(
         &self,
-        cur: &mut Cursor<'a>,
+        cur: &mut Cursor<'a, CDR>,
         prim: Primitive,
         n: usize,
     ) -> Result<&'a [u8], DecodeError> {
@@ -399,13 +409,23 @@ impl Extractor {
 
     /// [`Extractor::raw`] with the byte order of its multi-byte values.
     pub fn raw_ordered<'a>(&self, data: &'a [u8]) -> Result<(&'a [u8], ByteOrder), DecodeError> {
+        match self.programs.encoding {
+            Encoding::Ros1 => self.raw_in::<false>(data),
+            Encoding::Cdr => self.raw_in::<true>(data),
+        }
+    }
+
+    fn raw_in<'a, const CDR: bool>(
+        &self,
+        data: &'a [u8],
+    ) -> Result<(&'a [u8], ByteOrder), DecodeError> {
         let TargetKind::Numbers(prim) = self.kind else {
             return Err(DecodeError::Invalid(format!(
                 "field `{}` is a message; raw bytes are only given for numbers",
                 self.target_label
             )));
         };
-        let mut cur = self.seek_final(data)?;
+        let mut cur = self.seek_final::<CDR>(data)?;
         self.programs.skip(&mut cur, &self.before)?;
         let n = self.target_len(&mut cur)?;
         let r = self.range(n)?;
@@ -415,13 +435,13 @@ impl Extractor {
     }
 
     /// Finds the `name[]` bytes and the target's element bytes in the final message.
-    fn locate_named<'a>(
+    fn locate_named<'a, const CDR: bool>(
         &self,
-        cur: &mut Cursor<'a>,
+        cur: &mut Cursor<'a, CDR>,
         sib: &Sibling,
-    ) -> Result<(Cursor<'a>, &'a [u8]), DecodeError> {
+    ) -> Result<(Cursor<'a, CDR>, &'a [u8]), DecodeError> {
         self.programs.skip(cur, &sib.before_first)?;
-        let names = |cur: &mut Cursor<'a>| -> Result<Cursor<'a>, DecodeError> {
+        let names = |cur: &mut Cursor<'a, CDR>| -> Result<Cursor<'a, CDR>, DecodeError> {
             // From the aligned length prefix: the names then parse the same wherever they are.
             cur.align(4, "name")?;
             let start = cur.pos;
@@ -432,7 +452,7 @@ impl Extractor {
             // A cursor over just the names, length prefix included, so the cache compares both.
             Ok(cur.window(start, cur.pos))
         };
-        let values = |cur: &mut Cursor<'a>| -> Result<&'a [u8], DecodeError> {
+        let values = |cur: &mut Cursor<'a, CDR>| -> Result<&'a [u8], DecodeError> {
             let n = self.target_len(cur)?;
             match self.kind {
                 TargetKind::Numbers(prim) => self.target_bytes(cur, prim, n),
@@ -450,9 +470,9 @@ impl Extractor {
         }
     }
 
-    fn extract_joints(
+    fn extract_joints<const CDR: bool>(
         &self,
-        cur: &mut Cursor<'_>,
+        cur: &mut Cursor<'_, CDR>,
         sib: &Sibling,
         joints: &[String],
         out: &mut Vec<f32>,
@@ -465,7 +485,7 @@ impl Extractor {
         let n = values.len() / size.max(1);
         let names_raw = &names.data[names.pos..];
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if !cache.valid || cache.names_big != names.big || cache.names_raw != names_raw {
+        if !cache.valid || cache.names_big != names.big() || cache.names_raw != names_raw {
             cache.valid = false;
             let list = read_names(names, sib.name_count)?;
             cache.index.clear();
@@ -477,7 +497,7 @@ impl Extractor {
             }
             cache.names_raw.clear();
             cache.names_raw.extend_from_slice(names_raw);
-            cache.names_big = names.big;
+            cache.names_big = names.big();
             cache.valid = true;
         }
         for (&i, j) in cache.index.iter().zip(joints) {
@@ -487,7 +507,7 @@ impl Extractor {
                     self.target_label
                 )));
             }
-            out.push(value(prim, &values[i * size..(i + 1) * size], names.big));
+            out.push(value(prim, &values[i * size..(i + 1) * size], names.big()));
         }
         Ok(())
     }
@@ -497,7 +517,14 @@ impl Extractor {
         if let Some(j) = &self.joints {
             return Ok(j.clone());
         }
-        let mut cur = self.seek_final(data)?;
+        match self.programs.encoding {
+            Encoding::Ros1 => self.names_in::<false>(data),
+            Encoding::Cdr => self.names_in::<true>(data),
+        }
+    }
+
+    fn names_in<const CDR: bool>(&self, data: &[u8]) -> Result<Vec<String>, DecodeError> {
+        let mut cur = self.seek_final::<CDR>(data)?;
         let base = self.path.base_text();
         if let (Some(sib), TargetKind::Numbers(prim)) = (&self.sibling, self.kind) {
             let size = prim.size().unwrap_or(0);
@@ -572,7 +599,10 @@ fn missing_joints(joints: &[String], list: &[&[u8]]) -> DecodeError {
 }
 
 /// Splits a serialized string array (as located by `locate_named`) into its entries.
-fn read_names<'a>(mut cur: Cursor<'a>, count: Count) -> Result<Vec<&'a [u8]>, DecodeError> {
+fn read_names<'a, const CDR: bool>(
+    mut cur: Cursor<'a, CDR>,
+    count: Count,
+) -> Result<Vec<&'a [u8]>, DecodeError> {
     let n = cur.resolve(count, 4, "name")?;
     let mut list = Vec::with_capacity(n);
     for _ in 0..n {
@@ -679,7 +709,14 @@ impl StampReader {
 
     /// `header.stamp` in nanoseconds.
     pub fn read(&self, data: &[u8]) -> Result<Time, DecodeError> {
-        let mut cur = Cursor::open(data, self.programs.encoding)?;
+        match self.programs.encoding {
+            Encoding::Ros1 => self.read_in::<false>(data),
+            Encoding::Cdr => self.read_in::<true>(data),
+        }
+    }
+
+    fn read_in<const CDR: bool>(&self, data: &[u8]) -> Result<Time, DecodeError> {
+        let mut cur = Cursor::<CDR>::open(data)?;
         self.programs.skip(&mut cur, &self.before_header)?;
         self.programs
             .skip(&mut cur, &self.before_stamp)
@@ -688,7 +725,7 @@ impl StampReader {
         cur.align(4, "header.stamp")?;
         let b = cur.take(8, "header.stamp")?;
         let word = |b: &[u8]| {
-            if cur.big {
+            if cur.big() {
                 u32::from_be_bytes(le(b))
             } else {
                 u32::from_le_bytes(le(b))

@@ -93,7 +93,16 @@ impl StringReader {
     /// The string's bytes as serialized (ROS1 strings are not guaranteed UTF-8), no copy; a
     /// CDR string's NUL terminator is left out.
     pub fn read<'a>(&self, data: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-        let mut cur = Cursor::open(data, self.programs.encoding)?;
+        match self.programs.encoding {
+            Encoding::Ros1 => self.read_in(Cursor::<false>::open(data)?),
+            Encoding::Cdr => self.read_in(Cursor::<true>::open(data)?),
+        }
+    }
+
+    fn read_in<'a, const CDR: bool>(
+        &self,
+        mut cur: Cursor<'a, CDR>,
+    ) -> Result<&'a [u8], DecodeError> {
         for step in &self.steps {
             self.programs.skip(&mut cur, step)?;
         }

@@ -400,7 +400,11 @@ impl Programs {
         ops
     }
 
-    pub(super) fn skip(&self, cur: &mut Cursor<'_>, ops: &[Skip]) -> Result<(), DecodeError> {
+    pub(super) fn skip<const CDR: bool>(
+        &self,
+        cur: &mut Cursor<'_, CDR>,
+        ops: &[Skip],
+    ) -> Result<(), DecodeError> {
         for op in ops {
             match op {
                 Skip::Bytes { n, label } => {
@@ -437,9 +441,9 @@ impl Programs {
     }
 
     /// Skips `n` elements of a field's type (the cursor sits at the first one).
-    pub(super) fn skip_elements(
+    pub(super) fn skip_elements<const CDR: bool>(
         &self,
-        cur: &mut Cursor<'_>,
+        cur: &mut Cursor<'_, CDR>,
         ty: FieldType,
         n: usize,
         label: &str,
@@ -467,9 +471,9 @@ impl Programs {
         Ok(())
     }
 
-    pub(super) fn flatten(
+    pub(super) fn flatten<const CDR: bool>(
         &self,
-        cur: &mut Cursor<'_>,
+        cur: &mut Cursor<'_, CDR>,
         msg: MsgId,
         out: &mut Vec<f32>,
     ) -> Result<(), DecodeError> {
@@ -493,7 +497,7 @@ impl Programs {
                     let size = prim.size().unwrap_or(0);
                     let n = cur.resolve(*count, size, label)?;
                     let bytes = cur.elements(size, *align, n, label)?;
-                    push_values(*prim, bytes, cur.big, out);
+                    push_values(*prim, bytes, cur.big(), out);
                 }
                 Flat::Sub { msg, count, label } => {
                     let n = cur.resolve(*count, self.min_size[*msg], label)?;
@@ -510,9 +514,9 @@ impl Programs {
         Ok(())
     }
 
-    pub(super) fn flatten_names(
+    pub(super) fn flatten_names<const CDR: bool>(
         &self,
-        cur: &mut Cursor<'_>,
+        cur: &mut Cursor<'_, CDR>,
         msg: MsgId,
         prefix: &str,
         out: &mut Vec<String>,
@@ -686,36 +690,32 @@ pub(super) fn leaf_name(f: &Field) -> String {
     }
 }
 
-/// A read position in one message's bytes; every read is bounds-checked.
+/// A read position in one message's bytes; every read is bounds-checked. `CDR` is the wire
+/// format, fixed at compile time so that the ROS1 instance has no alignment or byte-order
+/// code at all (the decoders are generic over it, and pick an instance once per message).
 #[derive(Clone, Copy)]
-pub(super) struct Cursor<'a> {
+pub(super) struct Cursor<'a, const CDR: bool> {
     /// The message's bytes after any encapsulation header: CDR aligns relative to its start.
     pub(super) data: &'a [u8],
     pub(super) pos: usize,
     /// Bytes before `data` in the message (the CDR header), so errors give message offsets.
     base: usize,
-    /// CDR: each primitive is aligned to its size.
-    aligned: bool,
-    pub(super) big: bool,
+    /// CDR only: the encapsulation header said big-endian.
+    big: bool,
 }
 
-impl<'a> Cursor<'a> {
-    /// A cursor over ROS1 bytes.
-    pub(super) fn new(data: &'a [u8]) -> Self {
-        Cursor {
-            data,
-            pos: 0,
-            base: 0,
-            aligned: false,
-            big: false,
-        }
-    }
-
-    /// A cursor over one message in `encoding`; for CDR this reads the encapsulation header.
-    pub(super) fn open(data: &'a [u8], encoding: Encoding) -> Result<Self, DecodeError> {
-        match encoding {
-            Encoding::Ros1 => Ok(Cursor::new(data)),
-            Encoding::Cdr => {
+impl<'a, const CDR: bool> Cursor<'a, CDR> {
+    /// A cursor over one message; for CDR this reads the encapsulation header.
+    #[inline]
+    pub(super) fn open(data: &'a [u8]) -> Result<Self, DecodeError> {
+        match CDR {
+            false => Ok(Cursor {
+                data,
+                pos: 0,
+                base: 0,
+                big: false,
+            }),
+            true => {
                 let Some(head) = data.get(..4) else {
                     return Err(DecodeError::Truncated {
                         field: "CDR encapsulation header".to_string(),
@@ -751,15 +751,20 @@ impl<'a> Cursor<'a> {
                     data: &data[4..],
                     pos: 0,
                     base: 4,
-                    aligned: true,
                     big,
                 })
             }
         }
     }
 
+    /// Whether multi-byte values are big-endian (never in ROS1).
+    #[inline]
+    pub(super) fn big(&self) -> bool {
+        CDR && self.big
+    }
+
     pub(super) fn order(&self) -> ByteOrder {
-        if self.big {
+        if self.big() {
             ByteOrder::Big
         } else {
             ByteOrder::Little
@@ -767,7 +772,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A cursor over `self.data[..end]` at `start`: the same origin, so alignment holds.
-    pub(super) fn window(&self, start: usize, end: usize) -> Cursor<'a> {
+    pub(super) fn window(&self, start: usize, end: usize) -> Cursor<'a, CDR> {
         Cursor {
             data: &self.data[..end],
             pos: start,
@@ -784,6 +789,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     pub(super) fn take(&mut self, n: usize, label: &str) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
@@ -798,18 +804,21 @@ impl<'a> Cursor<'a> {
     /// Skips the padding before a value aligned to `align` (CDR; nothing in ROS1).
     #[inline]
     pub(super) fn align(&mut self, align: usize, label: &str) -> Result<(), DecodeError> {
-        if self.aligned && align > 1 {
-            let pad = (align - self.pos % align) % align;
+        if CDR && align > 1 {
+            // Alignments are 2, 4 or 8: a mask, not a division (this runs for every value).
+            debug_assert!(align.is_power_of_two());
+            let pad = self.pos.wrapping_neg() & (align - 1);
             self.take(pad, label)?;
         }
         Ok(())
     }
 
+    #[inline]
     pub(super) fn u32(&mut self, label: &str) -> Result<u32, DecodeError> {
         self.align(4, label)?;
         let b = self.take(4, label)?;
         let b = [b[0], b[1], b[2], b[3]];
-        Ok(if self.big {
+        Ok(if self.big() {
             u32::from_be_bytes(b)
         } else {
             u32::from_le_bytes(b)
@@ -818,17 +827,19 @@ impl<'a> Cursor<'a> {
 
     /// A string's bytes as serialized: in CDR the length counts a NUL terminator, which is
     /// left out here.
+    #[inline]
     pub(super) fn string(&mut self, label: &str) -> Result<&'a [u8], DecodeError> {
         let n = self.u32(label)? as usize;
         let s = self.take(n, label)?;
         Ok(match s.split_last() {
-            Some((0, head)) if self.aligned => head,
+            Some((0, head)) if CDR => head,
             _ => s,
         })
     }
 
     /// Reads a length prefix and checks that `n` elements of at least `elem_min` bytes fit in
     /// what remains, so a lying prefix fails here instead of driving a loop or an allocation.
+    #[inline]
     pub(super) fn count(&mut self, elem_min: usize, label: &str) -> Result<usize, DecodeError> {
         let n = self.u32(label)? as usize;
         let need = n.saturating_mul(elem_min);
@@ -838,6 +849,7 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
 
+    #[inline]
     pub(super) fn resolve(
         &mut self,
         count: Count,
@@ -853,6 +865,7 @@ impl<'a> Cursor<'a> {
 
     /// `n` consecutive values of `size` bytes aligned to `align`: padding comes before the
     /// first one only, and an empty array has none (as ROS 2's serializers write it).
+    #[inline]
     pub(super) fn elements(
         &mut self,
         size: usize,
@@ -1059,10 +1072,10 @@ mod tests {
         ] {
             for start in 0..8 {
                 for n in 0..50 {
-                    let mut a = Cursor::open(&data, Encoding::Cdr).unwrap();
+                    let mut a = Cursor::<true>::open(&data).unwrap();
                     a.pos = start;
                     a.repeat(&elem, n, "x").unwrap();
-                    let mut b = Cursor::open(&data, Encoding::Cdr).unwrap();
+                    let mut b = Cursor::<true>::open(&data).unwrap();
                     b.pos = start;
                     for _ in 0..n {
                         b.take(elem.bytes_at(b.pos), "x").unwrap();
