@@ -304,11 +304,9 @@ fn cdr_length_prefixes_of_2_31_are_refused_before_allocation() {
     let dec = ImageDecoder::with_encoding("sensor_msgs/msg/Image", &img, Encoding::Cdr).unwrap();
     // A CDR writer: values aligned to 4 relative to the byte after the 4-byte header (8-byte
     // values at 8), strings with their NUL.
-    let cdr = |big: bool, words: &[&dyn Fn(&mut Vec<u8>, bool)]| {
+    let cdr = |big: bool, build: &dyn Fn(&mut Vec<u8>, bool)| {
         let mut b = vec![0, !big as u8, 0, 0];
-        for w in words {
-            w(&mut b, big);
-        }
+        build(&mut b, big);
         b
     };
     fn u32w(b: &mut Vec<u8>, big: bool, v: u32) {
@@ -355,43 +353,33 @@ fn cdr_length_prefixes_of_2_31_are_refused_before_allocation() {
     .collect();
     let stamp = StampReader::with_encoding(&js, Encoding::Cdr).unwrap();
     for big in [false, true] {
-        let good_js = cdr(
-            big,
-            &[
-                &|b, big| {
-                    u32w(b, big, 7);
-                    u32w(b, big, 5);
-                    strw(b, big, "base");
-                },
-                &|b, big| {
-                    u32w(b, big, 7);
-                    for j in 0..7 {
-                        strw(b, big, &format!("joint{j}"));
-                    }
-                    for _ in 0..3 {
-                        u32w(b, big, 7);
-                        for j in 0..7 {
-                            f64w(b, big, j as f64);
-                        }
-                    }
-                },
-            ],
-        );
-        let good_img = cdr(
-            big,
-            &[&|b, big| {
-                u32w(b, big, 1);
-                u32w(b, big, 2);
-                strw(b, big, "cam");
-                u32w(b, big, 6);
-                u32w(b, big, 8);
-                strw(b, big, "rgb8");
-                b.push(0);
-                u32w(b, big, 24);
-                u32w(b, big, 24 * 6);
-                b.extend(std::iter::repeat_n(7, 24 * 6));
-            }],
-        );
+        let good_js = cdr(big, &|b, big| {
+            u32w(b, big, 7);
+            u32w(b, big, 5);
+            strw(b, big, "base");
+            u32w(b, big, 7);
+            for j in 0..7 {
+                strw(b, big, &format!("joint{j}"));
+            }
+            for _ in 0..3 {
+                u32w(b, big, 7);
+                for j in 0..7 {
+                    f64w(b, big, j as f64);
+                }
+            }
+        });
+        let good_img = cdr(big, &|b, big| {
+            u32w(b, big, 1);
+            u32w(b, big, 2);
+            strw(b, big, "cam");
+            u32w(b, big, 6);
+            u32w(b, big, 8);
+            strw(b, big, "rgb8");
+            b.push(0);
+            u32w(b, big, 24);
+            u32w(b, big, 24 * 6);
+            b.extend(std::iter::repeat_n(7, 24 * 6));
+        });
         // The unedited messages decode.
         let mut v = Vec::new();
         extractors[0].extract(&good_js, &mut v).unwrap();
