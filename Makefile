@@ -27,7 +27,8 @@ test:
 	else echo "no test skipped"; fi; exit $$status
 
 # The in-tree fuzzer (examples/fuzz.rs): each target (bag reader, definition parser, dynamic
-# decoder) for FUZZ_SECS seconds; prints executions and crashes per target, fails on a crash.
+# decoder, CDR decoder) for FUZZ_SECS seconds; prints executions and crashes per target, fails
+# on a crash.
 # The dev profile (overflow checks on) shares the test build; FUZZ_FLAGS=--release for speed.
 FUZZ_SECS ?= 60
 FUZZ_FLAGS ?=

@@ -1,13 +1,18 @@
 //! An in-tree fuzzer that runs on stable Rust (cargo-fuzz needs nightly).
 //!
-//! Three targets:
+//! Four targets:
 //! - `bag`: the bag reader: open (scan, with the sequential fallback), read every message in
 //!   one window and in a few smaller ones, first and last message of every connection, and the
 //!   extractors of every connection over what was read.
-//! - `def`: the message-definition parser, then everything built on a schema (leaves, numeric
-//!   fields, which compiles every extractor, stamp readers, image decoders).
+//! - `def`: the message-definition parsers (ROS1 and ROS 2 dialects), then everything built on
+//!   a schema (leaves, numeric fields, which compiles every extractor, stamp readers, image
+//!   decoders).
 //! - `decode`: the dynamic decoder: every compiled extractor (values, names, raw bytes), the
 //!   stamp reader and the image decoder over arbitrary payload bytes.
+//! - `cdr`: the same decoders compiled for CDR over ROS 2 definitions (parsed by the ROS 2
+//!   parser), seeded with the CDR reference vectors (tests/reference/cdr_vectors.json) and the
+//!   messages of the uncompressed ROS 2 MCAP files in ../shared/bags; mutations also hit every
+//!   4-byte aligned word after the encapsulation header (where CDR's lengths are).
 //!
 //! Inputs are mutated from seeds (small bags from ../shared/bags and generated ones; the
 //! definitions and first payloads of every connection of those bags and fixtures/) by a
@@ -19,7 +24,7 @@
 //! one single allocation above 256 MiB counts as a crash and is saved to the crash directory.
 //!
 //! ```sh
-//! cargo run --release --example fuzz -- --secs 60 [--target bag|def|decode|all] [--seed N]
+//! cargo run --release --example fuzz -- --secs 60 [--target bag|def|decode|cdr|all] [--seed N]
 //!     [--bags ../shared/bags] [--crashes out/fuzz-crashes]
 //! cargo run --release --example fuzz -- --replay bag out/fuzz-crashes/bag-....bin
 //! ```
@@ -36,7 +41,7 @@ use bagstream::bag::ros1::Ros1Bag;
 use bagstream::bag::write::{BagWriter, WriteOptions};
 use bagstream::bag::{BagSource, Compression};
 use bagstream::camera::{ImageDecoder, RgbImage};
-use bagstream::msg::{Extractor, FieldPath, Schema, StampReader};
+use bagstream::msg::{Encoding, Extractor, FieldPath, Schema, StampReader};
 use bagstream::synth;
 use bagstream::Time;
 
@@ -536,7 +541,7 @@ fn outcome(r: &Result<String, String>) -> String {
 
 /// Every extractor an exercise tries on a schema: its numeric fields, plus array elements,
 /// slices and joints where they compile.
-fn extractors(schema: &Schema) -> Vec<Extractor> {
+fn extractors(schema: &Schema, encoding: Encoding) -> Vec<Extractor> {
     let mut paths = schema.numeric_fields();
     for (leaf, _) in schema.leaves().into_iter().take(32) {
         paths.push(leaf.replace("[]", "[0]"));
@@ -550,12 +555,12 @@ fn extractors(schema: &Schema) -> Vec<Extractor> {
             let Ok(fp2) = FieldPath::parse(&format!("{p}{suffix}")) else {
                 continue;
             };
-            if let Ok(e) = Extractor::new(schema, &fp2, None) {
+            if let Ok(e) = Extractor::with_encoding(schema, &fp2, None, encoding) {
                 out.push(e);
             }
         }
         let joints = ["j0".to_string(), synth::joint_name(1)];
-        if let Ok(e) = Extractor::new(schema, &fp, Some(&joints)) {
+        if let Ok(e) = Extractor::with_encoding(schema, &fp, Some(&joints), encoding) {
             out.push(e);
         }
     }
@@ -570,10 +575,14 @@ struct Decoders {
 
 impl Decoders {
     fn new(datatype: &str, schema: &Schema) -> Decoders {
+        Decoders::with_encoding(datatype, schema, Encoding::Ros1)
+    }
+
+    fn with_encoding(datatype: &str, schema: &Schema, encoding: Encoding) -> Decoders {
         Decoders {
-            extractors: extractors(schema),
-            stamp: StampReader::new(schema).ok(),
-            image: ImageDecoder::new(datatype, schema)
+            extractors: extractors(schema, encoding),
+            stamp: StampReader::with_encoding(schema, encoding).ok(),
+            image: ImageDecoder::with_encoding(datatype, schema, encoding)
                 .ok()
                 .map(|d| d.with_max_pixels(1 << 20)),
         }
@@ -601,12 +610,25 @@ impl Decoders {
 }
 
 fn exercise_def(datatype: &str, def: &str) -> Result<String, String> {
-    let schema = Schema::parse(datatype, def).map_err(|e| e.to_string())?;
+    // The same text through the ROS 2 parser (and CDR decoders) too: its outcome is part of
+    // this one's, so inputs that only it sees differently are kept.
+    let ros2 = match Schema::parse_ros2(datatype, def) {
+        Ok(s) => {
+            let d = Decoders::with_encoding(datatype, &s, Encoding::Cdr);
+            format!(
+                "ros2 {} types {} numeric",
+                s.messages().len(),
+                d.extractors.len()
+            )
+        }
+        Err(e) => format!("ros2 error {e}"),
+    };
+    let schema = Schema::parse(datatype, def).map_err(|e| format!("{e}; {ros2}"))?;
     let leaves = schema.leaves();
     let text = schema.to_string();
     let d = Decoders::new(datatype, &schema);
     Ok(format!(
-        "{} types {} leaves {} numeric {} text",
+        "{} types {} leaves {} numeric {} text; {ros2}",
         schema.messages().len(),
         leaves.len(),
         d.extractors.len(),
@@ -935,6 +957,134 @@ fn fuzz_decode(fz: &mut Fuzzer, types: &[TypeSeed], secs: f64) -> Stats {
     stats
 }
 
+// ---- the CDR target ----
+
+#[path = "../tests/support/mcap.rs"]
+mod mcap;
+
+/// ROS 2 types with CDR payloads: the reference vectors, and the first messages of every
+/// channel of the MCAP files (uncompressed chunks) under `bags`.
+fn cdr_seeds(root: &Path, bags: &Path) -> Vec<TypeSeed> {
+    let mut out: Vec<TypeSeed> = Vec::new();
+    let mut add = |datatype: &str, definition: &str, payload: &[u8]| {
+        let pos = match out
+            .iter()
+            .position(|t| t.datatype == datatype && t.definition == definition)
+        {
+            Some(p) => p,
+            None => {
+                out.push(TypeSeed {
+                    datatype: datatype.to_string(),
+                    definition: definition.to_string(),
+                    payloads: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        if out[pos].payloads.len() < 4 {
+            out[pos]
+                .payloads
+                .push(payload[..payload.len().min(MAX_PAYLOAD)].to_vec());
+        }
+    };
+    let vectors = std::fs::read_to_string(root.join("tests/reference/cdr_vectors.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    for v in vectors
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let (Some(dt), Some(def), Some(hex)) = (
+            v["type"].as_str(),
+            v["definition"].as_str(),
+            v["hex"].as_str(),
+        ) else {
+            continue;
+        };
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        add(dt, def, &bytes);
+    }
+    let mut stack = vec![bags.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "mcap") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for p in files {
+        let Some(f) = mcap::read(&p) else { continue };
+        for ch in f.channels.iter().filter(|c| c.message_encoding == "cdr") {
+            let Some(s) = f.schema(ch.schema_id).filter(|s| s.encoding == "ros2msg") else {
+                continue;
+            };
+            let def = String::from_utf8_lossy(&s.data);
+            for m in f.messages_on(ch.id).take(4) {
+                add(&s.name, &def, &m.data);
+            }
+        }
+    }
+    out
+}
+
+fn exercise_cdr(datatype: &str, def: &str, payload: &[u8]) -> Result<String, String> {
+    let schema = Schema::parse_ros2(datatype, def).map_err(|e| e.to_string())?;
+    Ok(Decoders::with_encoding(datatype, &schema, Encoding::Cdr).run(payload))
+}
+
+fn fuzz_cdr(fz: &mut Fuzzer, types: &[TypeSeed], secs: f64) -> Stats {
+    let mut stats = Stats::default();
+    let mut typed: Vec<(usize, Decoders, Corpus<Vec<u8>>)> = Vec::new();
+    for (i, t) in types.iter().enumerate() {
+        if let Ok(schema) = Schema::parse_ros2(&t.datatype, &t.definition) {
+            let d = Decoders::with_encoding(&t.datatype, &schema, Encoding::Cdr);
+            if !d.extractors.is_empty() || d.stamp.is_some() || d.image.is_some() {
+                typed.push((i, d, Corpus::new(t.payloads.clone())));
+            }
+        }
+    }
+    let all: Vec<Vec<u8>> = types.iter().flat_map(|t| t.payloads.clone()).collect();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < deadline && !typed.is_empty() {
+        let k = fz.rng.below(typed.len());
+        let t = &types[typed[k].0];
+        let mut payload = fz.rng.pick(&typed[k].2.items).clone();
+        // CDR lengths sit at 4-byte aligned offsets after the 4-byte header.
+        let words: Vec<usize> = (4..payload.len().saturating_sub(3)).step_by(4).collect();
+        mutate_bytes(&mut fz.rng, &mut payload, &all, &words);
+        if fz.rng.chance(3) && payload.len() >= 2 {
+            // The encapsulation header itself: byte order, or another representation.
+            payload[1] = *fz.rng.pick(&[0u8, 1, 2, 3, 6, 7, 0xFF]);
+        }
+        let o = if fz.rng.chance(10) {
+            let defs = [t.definition.clone()];
+            let def = mutate_definition(&mut fz.rng, &t.definition, &t.datatype, &defs);
+            let input = decode_input(&t.datatype, &def, &payload);
+            fz.run_one("cdr", &input, &mut stats, &mut || {
+                exercise_cdr(&t.datatype, &def, &payload)
+            })
+        } else {
+            let input = decode_input(&t.datatype, &t.definition, &payload);
+            let d = &typed[k].1;
+            fz.run_one("cdr", &input, &mut stats, &mut || Ok(d.run(&payload)))
+        };
+        let rng = &mut fz.rng;
+        typed[k].2.offer(rng, &payload, o);
+    }
+    stats.corpus = typed.iter().map(|t| t.2.items.len()).sum();
+    stats.outcomes = typed.iter().map(|t| t.2.outcomes.len()).sum();
+    stats
+}
+
 fn replay(target: &str, file: &Path, scratch: &Path) -> Result<String, String> {
     let b = std::fs::read(file).map_err(|e| e.to_string())?;
     match target {
@@ -947,14 +1097,19 @@ fn replay(target: &str, file: &Path, scratch: &Path) -> Result<String, String> {
             let (dt, def) = split_def_input(&b);
             exercise_def(&dt, &def)
         }
-        "decode" => {
+        "decode" | "cdr" => {
             let (dt, rest) = split_def_input(&b);
             let rest = rest.into_bytes();
             let nul = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
             // The payload is raw bytes: take it from the file, not the lossy text.
             let head = dt.len() + 1 + nul + 1;
             let def = String::from_utf8_lossy(&rest[..nul]).into_owned();
-            exercise_decode(&dt, &def, b.get(head..).unwrap_or_default())
+            let payload = b.get(head..).unwrap_or_default();
+            if target == "cdr" {
+                exercise_cdr(&dt, &def, payload)
+            } else {
+                exercise_decode(&dt, &def, payload)
+            }
         }
         t => Err(format!("unknown target {t}")),
     }
@@ -1039,11 +1194,14 @@ fn main() {
     type_sources.extend(fixtures);
     type_sources.extend(seed_bags.iter().cloned());
     let types = type_seeds(&type_sources);
+    let cdr_types = cdr_seeds(root, &bags_dir);
     eprintln!(
-        "seeds: {} bags, {} message types, {} payloads",
+        "seeds: {} bags, {} message types, {} payloads; {} ROS 2 types, {} CDR payloads",
         bag_seeds.len(),
         types.len(),
-        types.iter().map(|t| t.payloads.len()).sum::<usize>()
+        types.iter().map(|t| t.payloads.len()).sum::<usize>(),
+        cdr_types.len(),
+        cdr_types.iter().map(|t| t.payloads.len()).sum::<usize>()
     );
 
     let current = Arc::new(Mutex::new((String::new(), Vec::new())));
@@ -1084,7 +1242,7 @@ fn main() {
         seen_panics: HashSet::new(),
     };
     let targets: Vec<&str> = match target.as_str() {
-        "all" => vec!["bag", "def", "decode"],
+        "all" => vec!["bag", "def", "decode", "cdr"],
         t => vec![t],
     };
     let mut total_crashes = 0;
@@ -1094,7 +1252,8 @@ fn main() {
             "bag" => fuzz_bag(&mut fz, bag_seeds.clone(), scratch.path(), secs),
             "def" => fuzz_def(&mut fz, &types, secs),
             "decode" => fuzz_decode(&mut fz, &types, secs),
-            other => panic!("unknown target {other} (bag, def, decode, all)"),
+            "cdr" => fuzz_cdr(&mut fz, &cdr_types, secs),
+            other => panic!("unknown target {other} (bag, def, decode, cdr, all)"),
         };
         let took = t0.elapsed().as_secs_f64();
         total_crashes += stats.crashes + stats.slow + stats.big;

@@ -26,10 +26,31 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
+/// The largest allocation made by a thread inside [`largest_here`] (other tests' setup,
+/// running at the same time, does not count).
+static LARGEST_HERE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn grew(by: usize, size: usize) {
     let live = LIVE.fetch_add(by, Ordering::Relaxed) + by;
     PEAK.fetch_max(live, Ordering::Relaxed);
     LARGEST.fetch_max(size, Ordering::Relaxed);
+    if HERE.with(|h| h.get()) {
+        LARGEST_HERE.fetch_max(size, Ordering::Relaxed);
+    }
+}
+
+/// The largest single allocation `f` makes on this thread (for code that starts none).
+fn largest_here(f: impl FnOnce()) -> usize {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    LARGEST_HERE.store(0, Ordering::Relaxed);
+    HERE.with(|h| h.set(true));
+    f();
+    HERE.with(|h| h.set(false));
+    LARGEST_HERE.load(Ordering::Relaxed)
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -278,4 +299,143 @@ fn payload_length_prefixes_of_2_31_are_refused_before_allocation() {
     let mut img = RgbImage::new();
     dec.decode(&good, &mut img).unwrap();
     assert_eq!((img.width, img.height), (8, 6));
+}
+
+/// CDR (ROS 2) payloads: every 4-byte word of a JointState and an Image replaced by 2^31
+/// (lengths, counts, sizes, or plain values), in both byte orders: errors or values, and no
+/// allocation beyond a few KiB.
+#[test]
+fn cdr_length_prefixes_of_2_31_are_refused_before_allocation() {
+    use bagstream::msg::{Encoding, StampReader};
+    const TIME: &str =
+        "================================================================================\n\
+        MSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n\
+        ================================================================================\n\
+        MSG: builtin_interfaces/Time\nint32 sec\nuint32 nanosec\n";
+    let js = Schema::parse_ros2(
+        "sensor_msgs/msg/JointState",
+        &format!("std_msgs/Header header\nstring[] name\nfloat64[] position\nfloat64[] velocity\nfloat64[] effort\n{TIME}"),
+    )
+    .unwrap();
+    let img = Schema::parse_ros2(
+        "sensor_msgs/msg/Image",
+        &format!("std_msgs/Header header\nuint32 height\nuint32 width\nstring encoding\nuint8 is_bigendian\nuint32 step\nuint8[] data\n{TIME}"),
+    )
+    .unwrap();
+    let dec = ImageDecoder::with_encoding("sensor_msgs/msg/Image", &img, Encoding::Cdr).unwrap();
+    // A CDR writer: values aligned to 4 relative to the byte after the 4-byte header (8-byte
+    // values at 8), strings with their NUL.
+    let cdr = |big: bool, build: &dyn Fn(&mut Vec<u8>, bool)| {
+        let mut b = vec![0, !big as u8, 0, 0];
+        build(&mut b, big);
+        b
+    };
+    fn u32w(b: &mut Vec<u8>, big: bool, v: u32) {
+        while (b.len() - 4) % 4 != 0 {
+            b.push(0);
+        }
+        b.extend(if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        });
+    }
+    fn f64w(b: &mut Vec<u8>, big: bool, v: f64) {
+        while (b.len() - 4) % 8 != 0 {
+            b.push(0);
+        }
+        b.extend(if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        });
+    }
+    fn strw(b: &mut Vec<u8>, big: bool, s: &str) {
+        u32w(b, big, s.len() as u32 + 1);
+        b.extend(s.as_bytes());
+        b.push(0);
+    }
+    let joints: Vec<String> = vec!["joint3".into()];
+    let extractors: Vec<Extractor> = [
+        ("position", None),
+        ("velocity[2:5]", None),
+        ("effort", Some(&joints)),
+    ]
+    .into_iter()
+    .map(|(p, j)| {
+        Extractor::with_encoding(
+            &js,
+            &FieldPath::parse(p).unwrap(),
+            j.map(|v| &v[..]),
+            Encoding::Cdr,
+        )
+        .unwrap()
+    })
+    .collect();
+    let stamp = StampReader::with_encoding(&js, Encoding::Cdr).unwrap();
+    for big in [false, true] {
+        let good_js = cdr(big, &|b, big| {
+            u32w(b, big, 7);
+            u32w(b, big, 5);
+            strw(b, big, "base");
+            u32w(b, big, 7);
+            for j in 0..7 {
+                strw(b, big, &format!("joint{j}"));
+            }
+            for _ in 0..3 {
+                u32w(b, big, 7);
+                for j in 0..7 {
+                    f64w(b, big, j as f64);
+                }
+            }
+        });
+        let good_img = cdr(big, &|b, big| {
+            u32w(b, big, 1);
+            u32w(b, big, 2);
+            strw(b, big, "cam");
+            u32w(b, big, 6);
+            u32w(b, big, 8);
+            strw(b, big, "rgb8");
+            b.push(0);
+            u32w(b, big, 24);
+            u32w(b, big, 24 * 6);
+            b.extend(std::iter::repeat_n(7, 24 * 6));
+        });
+        // The unedited messages decode.
+        let mut v = Vec::new();
+        extractors[0].extract(&good_js, &mut v).unwrap();
+        assert_eq!(v, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let mut out = RgbImage::new();
+        dec.decode(&good_img, &mut out).unwrap();
+        assert_eq!((out.width, out.height), (8, 6));
+        let lie = if big {
+            0x8000_0000u32.to_be_bytes()
+        } else {
+            0x8000_0000u32.to_le_bytes()
+        };
+        for at in (4..good_js.len() - 3).step_by(4) {
+            let mut bad = good_js.clone();
+            bad[at..at + 4].copy_from_slice(&lie);
+            let largest = largest_here(|| {
+                for e in &extractors {
+                    let _ = e.extract(&bad, &mut Vec::new());
+                    let _ = e.names(&bad);
+                }
+                let _ = stamp.read(&bad);
+            });
+            assert!(
+                largest < 64 << 10,
+                "JointState word at {at}: {largest} bytes"
+            );
+        }
+        for at in (4..good_img.len() - 3).step_by(4) {
+            let mut bad = good_img.clone();
+            bad[at..at + 4].copy_from_slice(&lie);
+            let mut out = RgbImage::new();
+            let largest = largest_here(|| {
+                let _ = dec.decode(&bad, &mut out);
+            });
+            assert!(largest < 64 << 10, "Image word at {at}: {largest} bytes");
+        }
+    }
 }

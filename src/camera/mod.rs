@@ -11,7 +11,9 @@ mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::msg::{DecodeError, Extractor, FieldPath, MsgError, Schema, StringReader};
+use crate::msg::{
+    ByteOrder, DecodeError, Encoding, Extractor, FieldPath, MsgError, Schema, StringReader,
+};
 
 pub use raw::SUPPORTED_ENCODINGS;
 
@@ -133,15 +135,30 @@ pub struct ImageDecoder {
 
 impl ImageDecoder {
     /// `datatype` as the connection names it (`sensor_msgs/Image`, also the ROS 2 spelling
-    /// `sensor_msgs/msg/Image`), `schema` parsed from its definition.
+    /// `sensor_msgs/msg/Image`), `schema` parsed from its definition; ROS1-serialized
+    /// messages.
     pub fn new(datatype: &str, schema: &Schema) -> Result<ImageDecoder, CameraError> {
+        ImageDecoder::with_encoding(datatype, schema, Encoding::Ros1)
+    }
+
+    /// As [`ImageDecoder::new`], for messages serialized in `encoding` (ROS 2: CDR; its
+    /// Image and CompressedImage have the same fields, only the header differs).
+    pub fn with_encoding(
+        datatype: &str,
+        schema: &Schema,
+        encoding: Encoding,
+    ) -> Result<ImageDecoder, CameraError> {
         let short = datatype.replace("/msg/", "/");
         let number = |name: &str| -> Result<Extractor, CameraError> {
             let path = FieldPath::parse(name)?;
-            Ok(Extractor::new(schema, &path, None)?)
+            Ok(Extractor::with_encoding(schema, &path, None, encoding)?)
         };
         let text = |name: &str| -> Result<StringReader, CameraError> {
-            Ok(StringReader::new(schema, &FieldPath::parse(name)?)?)
+            Ok(StringReader::with_encoding(
+                schema,
+                &FieldPath::parse(name)?,
+                encoding,
+            )?)
         };
         let fields = match short.as_str() {
             "sensor_msgs/Image" => Fields::Raw(Box::new(RawFields {
@@ -232,9 +249,10 @@ impl ImageDecoder {
 
 /// Numbers through `raw`, not `extract`: f32 would round u32 sizes above 2^24.
 fn read_u32(e: &Extractor, msg: &[u8]) -> Result<u32, DecodeError> {
-    let b = e.raw(msg)?;
-    match b {
-        [a, b, c, d] => Ok(u32::from_le_bytes([*a, *b, *c, *d])),
+    let (b, order) = e.raw_ordered(msg)?;
+    match (b, order) {
+        ([a, b, c, d], ByteOrder::Little) => Ok(u32::from_le_bytes([*a, *b, *c, *d])),
+        ([a, b, c, d], ByteOrder::Big) => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
         _ => Err(DecodeError::Invalid(format!(
             "field `{}` is {} bytes, expected a uint32",
             e.path(),

@@ -1,16 +1,18 @@
-//! Extractors: compiled field paths that read numbers out of serialized ROS1 messages.
+//! Extractors: compiled field paths that read numbers out of serialized messages, in either
+//! wire format ([`Encoding`]).
 //!
-//! Compiling a path turns the definition into flat skip programs: runs of fixed-size fields
-//! become one byte count, so reaching the target costs one bounds check per run plus one per
-//! length-prefixed field before it. Nothing is copied or allocated per message, except when the
-//! joint names of a JointState change (the name-to-index map is then rebuilt).
+//! Compiling a path turns the definition into flat skip programs for one wire format: runs of
+//! fixed-size fields become one byte count (CDR: one per start position modulo 8), so reaching
+//! the target costs one bounds check per run plus one per length-prefixed field before it.
+//! Nothing is copied or allocated per message, except when the joint names of a JointState
+//! change (the name-to-index map is then rebuilt).
 
 use std::ops::Range;
 use std::sync::Mutex;
 
-use super::def::{Arity, Field, FieldType, MsgId, Primitive, Schema};
+use super::def::{is_ros2_time, Arity, Field, FieldType, MsgId, Primitive, Schema};
 use super::path::{FieldPath, Selector};
-use super::wire::{le, push_values, skip_program, value, Count, Cursor, Programs, Skip};
+use super::wire::{le, push_values, value, ByteOrder, Count, Cursor, Encoding, Programs, Skip};
 use super::{DecodeError, MsgError};
 use crate::{Time, NANOS};
 
@@ -54,11 +56,13 @@ struct Sibling {
 struct JointCache {
     /// The serialized `name[]` bytes the map was built from; comparing bytes needs no decoding.
     names_raw: Vec<u8>,
+    /// The byte order they were read in (CDR says it per message).
+    names_big: bool,
     index: Vec<usize>,
     valid: bool,
 }
 
-/// A field path compiled against one schema.
+/// A field path compiled against one schema and wire format.
 #[derive(Debug)]
 pub struct Extractor {
     path: FieldPath,
@@ -75,16 +79,27 @@ pub struct Extractor {
 }
 
 impl Extractor {
+    /// Compiles `path` for ROS1-serialized messages.
     pub fn new(
         schema: &Schema,
         path: &FieldPath,
         joints: Option<&[String]>,
     ) -> Result<Extractor, MsgError> {
+        Extractor::with_encoding(schema, path, joints, Encoding::Ros1)
+    }
+
+    /// Compiles `path` for messages serialized in `encoding`.
+    pub fn with_encoding(
+        schema: &Schema,
+        path: &FieldPath,
+        joints: Option<&[String]>,
+        encoding: Encoding,
+    ) -> Result<Extractor, MsgError> {
         let err = |detail: String| MsgError::Path {
             path: path.to_string(),
             detail: format!("{detail} (in {})", schema.datatype()),
         };
-        let programs = Programs::new(schema);
+        let programs = Programs::new(schema, encoding);
         let mut msg = Schema::ROOT;
         let mut steps = Vec::new();
         let mut walked = String::new();
@@ -135,7 +150,7 @@ impl Extractor {
                 }
             };
             steps.push(Step {
-                before: skip_program(schema, &def.fields[..i]),
+                before: programs.skip_program(&def.fields[..i]),
                 ty: field.ty,
                 arity: field.arity,
                 label: joined(&walked, &seg.name).into(),
@@ -160,7 +175,7 @@ impl Extractor {
         })?;
         let target_label = joined(&walked, &last.name);
         let kind = match target.ty {
-            FieldType::Primitive(Primitive::String) => {
+            FieldType::Primitive(p) if p.is_text() => {
                 return Err(err(format!(
                     "`{target_label}` is a {}, not a number",
                     target.type_text
@@ -221,8 +236,8 @@ impl Extractor {
                     let (lo, hi) = (ni.min(ti), ni.max(ti));
                     Sibling {
                         name_first: ni < ti,
-                        before_first: skip_program(schema, &def.fields[..lo]),
-                        between: skip_program(schema, &def.fields[lo + 1..hi]),
+                        before_first: programs.skip_program(&def.fields[..lo]),
+                        between: programs.skip_program(&def.fields[lo + 1..hi]),
                         name_count: Count::of(nf.arity),
                     }
                 }),
@@ -252,11 +267,12 @@ impl Extractor {
             }
         };
 
+        let before = programs.skip_program(&def.fields[..ti]);
         Ok(Extractor {
             path: path.clone(),
             programs,
             steps,
-            before: skip_program(schema, &def.fields[..ti]),
+            before,
             target: target.clone(),
             target_label: target_label.into(),
             kind,
@@ -271,9 +287,17 @@ impl Extractor {
         &self.path
     }
 
+    /// The wire format this extractor was compiled for.
+    pub fn encoding(&self) -> Encoding {
+        self.programs.encoding
+    }
+
     /// Positions the cursor at the start of the message that holds the target field.
-    fn seek_final<'a>(&self, data: &'a [u8]) -> Result<Cursor<'a>, DecodeError> {
-        let mut cur = Cursor::new(data);
+    fn seek_final<'a, const CDR: bool>(
+        &self,
+        data: &'a [u8],
+    ) -> Result<Cursor<'a, CDR>, DecodeError> {
+        let mut cur = Cursor::<CDR>::open(data)?;
         for step in &self.steps {
             self.programs.skip(&mut cur, &step.before)?;
             if let Some(index) = step.index {
@@ -312,7 +336,7 @@ impl Extractor {
     }
 
     /// Reads the target array's length; leaves the cursor at its first element.
-    fn target_len(&self, cur: &mut Cursor<'_>) -> Result<usize, DecodeError> {
+    fn target_len<const CDR: bool>(&self, cur: &mut Cursor<'_, CDR>) -> Result<usize, DecodeError> {
         let min = self.programs.elem_min(self.target.ty);
         cur.resolve(Count::of(self.target.arity), min, &self.target_label)
     }
@@ -320,15 +344,22 @@ impl Extractor {
     /// Appends this message's values to `out` (nothing is appended when an error is returned).
     pub fn extract(&self, data: &[u8], out: &mut Vec<f32>) -> Result<(), DecodeError> {
         let mark = out.len();
-        let r = self.extract_inner(data, out);
+        let r = match self.programs.encoding {
+            Encoding::Ros1 => self.extract_inner::<false>(data, out),
+            Encoding::Cdr => self.extract_inner::<true>(data, out),
+        };
         if r.is_err() {
             out.truncate(mark);
         }
         r
     }
 
-    fn extract_inner(&self, data: &[u8], out: &mut Vec<f32>) -> Result<(), DecodeError> {
-        let mut cur = self.seek_final(data)?;
+    fn extract_inner<const CDR: bool>(
+        &self,
+        data: &[u8],
+        out: &mut Vec<f32>,
+    ) -> Result<(), DecodeError> {
+        let mut cur = self.seek_final::<CDR>(data)?;
         if let (Some(joints), Some(sib)) = (&self.joints, &self.sibling) {
             return self.extract_joints(&mut cur, sib, joints, out);
         }
@@ -338,8 +369,8 @@ impl Extractor {
         match self.kind {
             TargetKind::Numbers(prim) => {
                 let size = prim.size().unwrap_or(0);
-                let all = cur.take(n * size, &self.target_label)?;
-                push_values(prim, &all[r.start * size..r.end * size], out);
+                let all = self.target_bytes(&mut cur, prim, n)?;
+                push_values(prim, &all[r.start * size..r.end * size], cur.big(), out);
             }
             // Elements that take no bytes give no values: nothing to loop over.
             TargetKind::Messages(msg) if self.programs.is_empty(msg) => {}
@@ -358,47 +389,75 @@ impl Extractor {
         Ok(())
     }
 
+    /// The target's `n` elements, padding before them skipped.
+    fn target_bytes<'a, const CDR: bool>(
+        &self,
+        cur: &mut Cursor<'a, CDR>,
+        prim: Primitive,
+        n: usize,
+    ) -> Result<&'a [u8], DecodeError> {
+        let size = prim.size().unwrap_or(0);
+        cur.elements(size, self.programs.align_of(prim), n, &self.target_label)
+    }
+
     /// The serialized bytes of the selected elements of a numeric target, without copying:
-    /// e.g. `data` of sensor_msgs/Image as `&[u8]`. Multi-byte values stay little-endian.
+    /// e.g. `data` of sensor_msgs/Image as `&[u8]`. Multi-byte values stay in the message's
+    /// byte order (ROS1: little-endian; CDR: see [`Extractor::raw_ordered`]).
     pub fn raw<'a>(&self, data: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        self.raw_ordered(data).map(|(b, _)| b)
+    }
+
+    /// [`Extractor::raw`] with the byte order of its multi-byte values.
+    pub fn raw_ordered<'a>(&self, data: &'a [u8]) -> Result<(&'a [u8], ByteOrder), DecodeError> {
+        match self.programs.encoding {
+            Encoding::Ros1 => self.raw_in::<false>(data),
+            Encoding::Cdr => self.raw_in::<true>(data),
+        }
+    }
+
+    fn raw_in<'a, const CDR: bool>(
+        &self,
+        data: &'a [u8],
+    ) -> Result<(&'a [u8], ByteOrder), DecodeError> {
         let TargetKind::Numbers(prim) = self.kind else {
             return Err(DecodeError::Invalid(format!(
                 "field `{}` is a message; raw bytes are only given for numbers",
                 self.target_label
             )));
         };
-        let mut cur = self.seek_final(data)?;
+        let mut cur = self.seek_final::<CDR>(data)?;
         self.programs.skip(&mut cur, &self.before)?;
         let n = self.target_len(&mut cur)?;
         let r = self.range(n)?;
         let size = prim.size().unwrap_or(0);
-        let all = cur.take(n * size, &self.target_label)?;
-        Ok(&all[r.start * size..r.end * size])
+        let all = self.target_bytes(&mut cur, prim, n)?;
+        Ok((&all[r.start * size..r.end * size], cur.order()))
     }
 
     /// Finds the `name[]` bytes and the target's element bytes in the final message.
-    fn locate_named<'a>(
+    fn locate_named<'a, const CDR: bool>(
         &self,
-        cur: &mut Cursor<'a>,
+        cur: &mut Cursor<'a, CDR>,
         sib: &Sibling,
-        size: usize,
-    ) -> Result<(Cursor<'a>, &'a [u8]), DecodeError> {
+    ) -> Result<(Cursor<'a, CDR>, &'a [u8]), DecodeError> {
         self.programs.skip(cur, &sib.before_first)?;
-        let names = |cur: &mut Cursor<'a>| -> Result<Cursor<'a>, DecodeError> {
+        let names = |cur: &mut Cursor<'a, CDR>| -> Result<Cursor<'a, CDR>, DecodeError> {
+            // From the aligned length prefix: the names then parse the same wherever they are.
+            cur.align(4, "name")?;
             let start = cur.pos;
             let n = cur.resolve(sib.name_count, 4, "name")?;
             for _ in 0..n {
                 cur.string("name")?;
             }
             // A cursor over just the names, length prefix included, so the cache compares both.
-            Ok(Cursor {
-                data: &cur.data[start..cur.pos],
-                pos: 0,
-            })
+            Ok(cur.window(start, cur.pos))
         };
-        let values = |cur: &mut Cursor<'a>| -> Result<&'a [u8], DecodeError> {
+        let values = |cur: &mut Cursor<'a, CDR>| -> Result<&'a [u8], DecodeError> {
             let n = self.target_len(cur)?;
-            cur.take(n * size, &self.target_label)
+            match self.kind {
+                TargetKind::Numbers(prim) => self.target_bytes(cur, prim, n),
+                TargetKind::Messages(_) => Err(DecodeError::Invalid("names of messages".into())),
+            }
         };
         if sib.name_first {
             let nc = names(cur)?;
@@ -411,9 +470,9 @@ impl Extractor {
         }
     }
 
-    fn extract_joints(
+    fn extract_joints<const CDR: bool>(
         &self,
-        cur: &mut Cursor<'_>,
+        cur: &mut Cursor<'_, CDR>,
         sib: &Sibling,
         joints: &[String],
         out: &mut Vec<f32>,
@@ -422,10 +481,11 @@ impl Extractor {
             return Err(DecodeError::Invalid("joints on a non-numeric field".into()));
         };
         let size = prim.size().unwrap_or(0);
-        let (names, values) = self.locate_named(cur, sib, size)?;
+        let (names, values) = self.locate_named(cur, sib)?;
         let n = values.len() / size.max(1);
+        let names_raw = &names.data[names.pos..];
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if !cache.valid || cache.names_raw != names.data {
+        if !cache.valid || cache.names_big != names.big() || cache.names_raw != names_raw {
             cache.valid = false;
             let list = read_names(names, sib.name_count)?;
             cache.index.clear();
@@ -436,7 +496,8 @@ impl Extractor {
                 cache.index.push(i);
             }
             cache.names_raw.clear();
-            cache.names_raw.extend_from_slice(names.data);
+            cache.names_raw.extend_from_slice(names_raw);
+            cache.names_big = names.big();
             cache.valid = true;
         }
         for (&i, j) in cache.index.iter().zip(joints) {
@@ -446,7 +507,7 @@ impl Extractor {
                     self.target_label
                 )));
             }
-            out.push(value(prim, &values[i * size..(i + 1) * size]));
+            out.push(value(prim, &values[i * size..(i + 1) * size], names.big()));
         }
         Ok(())
     }
@@ -456,11 +517,18 @@ impl Extractor {
         if let Some(j) = &self.joints {
             return Ok(j.clone());
         }
-        let mut cur = self.seek_final(data)?;
+        match self.programs.encoding {
+            Encoding::Ros1 => self.names_in::<false>(data),
+            Encoding::Cdr => self.names_in::<true>(data),
+        }
+    }
+
+    fn names_in<const CDR: bool>(&self, data: &[u8]) -> Result<Vec<String>, DecodeError> {
+        let mut cur = self.seek_final::<CDR>(data)?;
         let base = self.path.base_text();
         if let (Some(sib), TargetKind::Numbers(prim)) = (&self.sibling, self.kind) {
             let size = prim.size().unwrap_or(0);
-            let (names, values) = self.locate_named(&mut cur, sib, size)?;
+            let (names, values) = self.locate_named(&mut cur, sib)?;
             let list = read_names(names, sib.name_count)?;
             let r = self.range(values.len() / size.max(1))?;
             return Ok(r
@@ -488,7 +556,7 @@ impl Extractor {
             TargetKind::Numbers(prim) => {
                 // The values must be there before they get names: a fixed-size array may claim
                 // billions of elements that a short payload does not hold.
-                cur.take(n * prim.size().unwrap_or(0), &self.target_label)?;
+                self.target_bytes(&mut cur, prim, n)?;
                 Ok(r.map(|i| format!("{base}[{i}]")).collect())
             }
             TargetKind::Messages(msg) if self.programs.is_empty(msg) => Ok(Vec::new()),
@@ -531,7 +599,10 @@ fn missing_joints(joints: &[String], list: &[&[u8]]) -> DecodeError {
 }
 
 /// Splits a serialized string array (as located by `locate_named`) into its entries.
-fn read_names<'a>(mut cur: Cursor<'a>, count: Count) -> Result<Vec<&'a [u8]>, DecodeError> {
+fn read_names<'a, const CDR: bool>(
+    mut cur: Cursor<'a, CDR>,
+    count: Count,
+) -> Result<Vec<&'a [u8]>, DecodeError> {
     let n = cur.resolve(count, 4, "name")?;
     let mut list = Vec::with_capacity(n);
     for _ in 0..n {
@@ -556,16 +627,32 @@ fn at(walked: &str) -> String {
     }
 }
 
-/// Reads `header.stamp` of a stamped message.
+/// How a header's `stamp` is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StampKind {
+    /// ROS1 `time`: u32 sec, u32 nsec.
+    Ros1,
+    /// ROS 2 `builtin_interfaces/Time`: int32 sec, uint32 nanosec.
+    Ros2,
+}
+
+/// Reads `header.stamp` of a stamped message: a ROS1 `time`, or a ROS 2
+/// `builtin_interfaces/Time`.
 #[derive(Debug, Clone)]
 pub struct StampReader {
     programs: Programs,
     before_header: Vec<Skip>,
     before_stamp: Vec<Skip>,
+    kind: StampKind,
 }
 
 impl StampReader {
+    /// For ROS1-serialized messages.
     pub fn new(schema: &Schema) -> Result<StampReader, MsgError> {
+        StampReader::with_encoding(schema, Encoding::Ros1)
+    }
+
+    pub fn with_encoding(schema: &Schema, encoding: Encoding) -> Result<StampReader, MsgError> {
         let err = |detail: &str| MsgError::Definition {
             datatype: schema.datatype().to_string(),
             detail: format!("{detail}; fields: {}", schema.root().field_list()),
@@ -584,26 +671,71 @@ impl StampReader {
         let (si, stamp) = hdef
             .field("stamp")
             .ok_or_else(|| err("the header has no `stamp` field"))?;
-        if stamp.ty != FieldType::Primitive(Primitive::Time) || stamp.is_array() {
-            return Err(err("the header's `stamp` is not a time"));
-        }
+        let kind = match stamp.ty {
+            _ if stamp.is_array() => None,
+            FieldType::Primitive(Primitive::Time) => Some(StampKind::Ros1),
+            FieldType::Message(t) => {
+                let t = schema.message(t);
+                let fields: Vec<(&str, FieldType, Arity)> = t
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.ty, f.arity))
+                    .collect();
+                let expected = [
+                    ("sec", FieldType::Primitive(Primitive::Int32), Arity::Scalar),
+                    (
+                        "nanosec",
+                        FieldType::Primitive(Primitive::Uint32),
+                        Arity::Scalar,
+                    ),
+                ];
+                (is_ros2_time(&t.name) && fields == expected).then_some(StampKind::Ros2)
+            }
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            return Err(err(
+                "the header's `stamp` is not a time (ROS1 `time` or builtin_interfaces/Time)",
+            ));
+        };
+        let programs = Programs::new(schema, encoding);
         Ok(StampReader {
-            programs: Programs::new(schema),
-            before_header: skip_program(schema, &root.fields[..hi]),
-            before_stamp: skip_program(schema, &hdef.fields[..si]),
+            before_header: programs.skip_program(&root.fields[..hi]),
+            before_stamp: programs.skip_program(&hdef.fields[..si]),
+            programs,
+            kind,
         })
     }
 
     /// `header.stamp` in nanoseconds.
     pub fn read(&self, data: &[u8]) -> Result<Time, DecodeError> {
-        let mut cur = Cursor::new(data);
+        match self.programs.encoding {
+            Encoding::Ros1 => self.read_in::<false>(data),
+            Encoding::Cdr => self.read_in::<true>(data),
+        }
+    }
+
+    fn read_in<const CDR: bool>(&self, data: &[u8]) -> Result<Time, DecodeError> {
+        let mut cur = Cursor::<CDR>::open(data)?;
         self.programs.skip(&mut cur, &self.before_header)?;
         self.programs
             .skip(&mut cur, &self.before_stamp)
             .map_err(|e| e.within("header", Count::One, 0))?;
+        // Both layouts are two 4-byte values.
+        cur.align(4, "header.stamp")?;
         let b = cur.take(8, "header.stamp")?;
-        let sec = u32::from_le_bytes(le(b)) as i64;
-        let nsec = u32::from_le_bytes(le(&b[4..])) as i64;
+        let word = |b: &[u8]| {
+            if cur.big() {
+                u32::from_be_bytes(le(b))
+            } else {
+                u32::from_le_bytes(le(b))
+            }
+        };
+        let (sec, nsec) = (word(b), word(&b[4..]) as i64);
+        let sec = match self.kind {
+            StampKind::Ros1 => sec as i64,
+            StampKind::Ros2 => sec as i32 as i64,
+        };
         Ok(sec * NANOS + nsec)
     }
 }
@@ -618,21 +750,48 @@ impl Schema {
                 .ok()
                 .is_some_and(|path| Extractor::new(self, &path, None).is_ok())
         };
+        // Absolute times do not survive float32; they are stamps, not features. ROS 2 spells
+        // them as messages (`header.stamp.sec`, ...).
+        let mut times = Vec::new();
+        self.ros2_times(Schema::ROOT, "", &mut times);
+        let is_time = |p: &str| {
+            times.iter().any(|t| {
+                p == t
+                    || p.strip_prefix(t.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            })
+        };
         let mut out: Vec<String> = self
             .root()
             .fields
             .iter()
             .map(|f| f.name.clone())
-            .filter(|p| compiles(p))
+            .filter(|p| !is_time(p) && compiles(p))
             .collect();
         for (leaf, ty) in self.leaves() {
-            // Absolute times do not survive float32; they are stamps, not features.
-            let useful = !leaf.contains('[') && ty != "time" && !out.contains(&leaf);
+            let useful =
+                !leaf.contains('[') && ty != "time" && !is_time(&leaf) && !out.contains(&leaf);
             let inside = out.iter().any(|o| leaf.starts_with(&format!("{o}.")));
             if useful && !inside && compiles(&leaf) {
                 out.push(leaf);
             }
         }
         out
+    }
+}
+
+impl Schema {
+    /// Paths of the `builtin_interfaces/Time` fields outside arrays.
+    fn ros2_times(&self, id: MsgId, prefix: &str, out: &mut Vec<String>) {
+        for f in &self.message(id).fields {
+            if let (FieldType::Message(sub), false) = (f.ty, f.is_array()) {
+                let path = format!("{prefix}{}", f.name);
+                if is_ros2_time(&self.message(sub).name) {
+                    out.push(path);
+                } else {
+                    self.ros2_times(sub, &format!("{path}."), out);
+                }
+            }
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! Message definition parser (the text in a connection's `message_definition`).
+//! Message definition parsers: ROS1 `.msg` text (a connection's `message_definition`) and
+//! ROS 2 `.msg` text (schema encoding `ros2msg`), both into one [`Schema`] model that knows
+//! nothing of wire formats (those are in `wire.rs`).
 //!
 //! The text holds the main type's fields, then for each dependency a line of `=` and
 //! `MSG: pkg/Type` followed by its fields. Only the types reachable from the main type are
 //! resolved, so a stray unused section cannot make a usable definition fail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::MsgError;
@@ -13,10 +15,15 @@ use super::MsgError;
 /// the recursive decoders' stack use small whatever a bag claims.
 pub const MAX_DEPTH: usize = 64;
 
+/// Dependencies fetched from outside the text (see [`TypeSource`]) stop here: real types need
+/// a few dozen, and a search that keeps finding new ones is going wrong.
+const MAX_TYPES: usize = 4096;
+
 /// Index of a message type inside its [`Schema`].
 pub type MsgId = usize;
 
-/// A built-in ROS1 field type.
+/// A built-in field type. `Time` and `Duration` exist in ROS1 only; ROS 2 spells them as the
+/// messages `builtin_interfaces/Time` and `Duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Primitive {
     Bool,
@@ -33,10 +40,13 @@ pub enum Primitive {
     String,
     Time,
     Duration,
+    /// ROS 2 only. Parsed, but not decoded: its CDR layout differs between middlewares.
+    WString,
 }
 
 impl Primitive {
-    /// Parses a primitive type name; the deprecated `byte` and `char` map to int8 and uint8.
+    /// Parses a ROS1 primitive type name; the deprecated `byte` and `char` map to int8 and
+    /// uint8.
     pub fn from_name(name: &str) -> Option<Primitive> {
         Some(match name {
             "bool" => Primitive::Bool,
@@ -57,6 +67,17 @@ impl Primitive {
         })
     }
 
+    /// Parses a ROS 2 primitive type name: `byte` is an octet (unsigned) and `char` a uint8
+    /// there; there is no `time` or `duration`.
+    pub fn from_ros2_name(name: &str) -> Option<Primitive> {
+        Some(match name {
+            "byte" | "char" => Primitive::Uint8,
+            "wstring" => Primitive::WString,
+            "time" | "duration" => return None,
+            other => return Primitive::from_name(other),
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Primitive::Bool => "bool",
@@ -73,10 +94,11 @@ impl Primitive {
             Primitive::String => "string",
             Primitive::Time => "time",
             Primitive::Duration => "duration",
+            Primitive::WString => "wstring",
         }
     }
 
-    /// Serialized size in bytes; `None` for string (length-prefixed).
+    /// Serialized size in bytes; `None` for the length-prefixed strings.
     pub fn size(self) -> Option<usize> {
         match self {
             Primitive::Bool | Primitive::Int8 | Primitive::Uint8 => Some(1),
@@ -84,13 +106,17 @@ impl Primitive {
             Primitive::Int32 | Primitive::Uint32 | Primitive::Float32 => Some(4),
             Primitive::Int64 | Primitive::Uint64 | Primitive::Float64 => Some(8),
             Primitive::Time | Primitive::Duration => Some(8),
-            Primitive::String => None,
+            Primitive::String | Primitive::WString => None,
         }
     }
 
     /// Whether the value converts to a number (time and duration count as seconds).
     pub fn is_numeric(self) -> bool {
-        self != Primitive::String
+        !self.is_text()
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(self, Primitive::String | Primitive::WString)
     }
 }
 
@@ -101,7 +127,7 @@ pub enum FieldType {
     Message(MsgId),
 }
 
-/// Scalar, `T[N]` (no length prefix) or `T[]` (u32 length prefix).
+/// Scalar, `T[N]` (no length prefix) or `T[]` / `T[<=N]` (length prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arity {
     Scalar,
@@ -116,10 +142,18 @@ pub struct Field {
     pub arity: Arity,
     /// The type as written in the definition (e.g. `Header`, `float64[9]`), for messages.
     pub type_text: String,
-    /// Serialized size when it does not depend on the data.
+    /// Serialized size in the ROS1 wire format when it does not depend on the data (CDR
+    /// sizes depend on alignment too; `wire.rs` works them out).
     pub fixed_size: Option<usize>,
-    /// Smallest possible serialized size (used to bound element counts before looping).
+    /// Smallest possible ROS1 serialized size (used to bound element counts before looping).
     pub min_size: usize,
+    /// `T[<=N]` (ROS 2): the sequence's upper bound. Kept for the model; decoding checks
+    /// lengths against the bytes present, not against it.
+    pub max_len: Option<usize>,
+    /// `string<=N` (ROS 2): the string's upper bound.
+    pub string_bound: Option<usize>,
+    /// The default value as written (ROS 2: `int32 x 5`, `int32[] y [1, 2]`).
+    pub default: Option<String>,
 }
 
 impl Field {
@@ -138,10 +172,11 @@ pub struct Constant {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageDef {
-    /// Full name, `pkg/Type`.
+    /// Full name: `pkg/Type`, the main type as the caller named it (ROS 2: `pkg/msg/Type`).
     pub name: String,
     pub fields: Vec<Field>,
     pub constants: Vec<Constant>,
+    /// ROS1 wire sizes, as for [`Field`].
     pub fixed_size: Option<usize>,
     pub min_size: usize,
 }
@@ -165,6 +200,54 @@ impl MessageDef {
     }
 }
 
+/// The language a definition text is written in, as containers name it (MCAP schema
+/// encoding, rosbag2 `message_definitions.encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaFormat {
+    /// `ros1msg`: ROS1 .msg text with its dependencies (what ROS1 bags carry).
+    Ros1Msg,
+    /// `ros2msg`: ROS 2 .msg text with its dependencies.
+    Ros2Msg,
+    /// `ros2idl`: OMG IDL. Recognised, not parsed (see docs/ros2-messages.md).
+    Ros2Idl,
+}
+
+impl SchemaFormat {
+    /// `ros1msg`, `ros2msg`, `ros2idl`; anything else (`""`, `unknown`, `jsonschema`, ...) is
+    /// not a ROS message definition.
+    pub fn from_name(name: &str) -> Option<SchemaFormat> {
+        Some(match name {
+            "ros1msg" => SchemaFormat::Ros1Msg,
+            "ros2msg" => SchemaFormat::Ros2Msg,
+            "ros2idl" => SchemaFormat::Ros2Idl,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaFormat::Ros1Msg => "ros1msg",
+            SchemaFormat::Ros2Msg => "ros2msg",
+            SchemaFormat::Ros2Idl => "ros2idl",
+        }
+    }
+}
+
+impl fmt::Display for SchemaFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a ROS 2 definition's dependencies come from when its text lacks them: the
+/// definition store's `--msg-path` directories and shipped set. `name` is `pkg/Type`.
+pub(super) trait TypeSource {
+    /// The .msg text of `name`, if this source has it.
+    fn find(&self, name: &str) -> Result<Option<String>, MsgError>;
+    /// Where [`TypeSource::find`] looked for `name`, for the error when nothing had it.
+    fn looked(&self, name: &str) -> String;
+}
+
 /// A parsed definition: message types reachable from the main type, main type at index 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
@@ -174,8 +257,37 @@ pub struct Schema {
 impl Schema {
     pub const ROOT: MsgId = 0;
 
+    /// Parses ROS1 .msg text (format `ros1msg`).
     pub fn parse(datatype: &str, definition: &str) -> Result<Schema, MsgError> {
-        Parser::new(datatype, definition)?.run()
+        Parser::new(datatype, definition, Dialect::Ros1)?.run(None)
+    }
+
+    /// Parses ROS 2 .msg text (format `ros2msg`, as MCAP and rosbag2 store it). Every type
+    /// used must be in the text; [`super::DefinitionStore`] also finds them elsewhere.
+    pub fn parse_ros2(datatype: &str, definition: &str) -> Result<Schema, MsgError> {
+        Parser::new(datatype, definition, Dialect::Ros2)?.run(None)
+    }
+
+    /// Parses `definition` in `format`; `ros2idl` is refused with an error naming the type.
+    pub fn parse_format(
+        format: SchemaFormat,
+        datatype: &str,
+        definition: &str,
+    ) -> Result<Schema, MsgError> {
+        match format {
+            SchemaFormat::Ros1Msg => Schema::parse(datatype, definition),
+            SchemaFormat::Ros2Msg => Schema::parse_ros2(datatype, definition),
+            SchemaFormat::Ros2Idl => Err(idl_refused(datatype)),
+        }
+    }
+
+    /// ROS 2 text whose missing dependencies come from `source`.
+    pub(super) fn parse_ros2_with(
+        datatype: &str,
+        definition: &str,
+        source: &dyn TypeSource,
+    ) -> Result<Schema, MsgError> {
+        Parser::new(datatype, definition, Dialect::Ros2)?.run(Some(source))
     }
 
     /// The main type's name as given to [`Schema::parse`].
@@ -223,6 +335,30 @@ impl Schema {
     }
 }
 
+pub(super) fn idl_refused(datatype: &str) -> MsgError {
+    MsgError::Definition {
+        datatype: datatype.to_string(),
+        detail: "the definition is OMG IDL (schema encoding ros2idl), which bagstream does not \
+                 parse; give the type's .msg file with --msg-path"
+            .to_string(),
+    }
+}
+
+/// `pkg/msg/Type` -> `pkg/Type`: ROS 2 names types both ways (topic types with `msg/`, field
+/// types and `MSG:` lines without), and lookups must meet.
+pub fn normalize_type(name: &str) -> String {
+    let mut parts = name.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(pkg), Some("msg"), Some(ty), None) => format!("{pkg}/{ty}"),
+        _ => name.to_string(),
+    }
+}
+
+/// Whether `name` is `builtin_interfaces/Time` (either spelling): ROS 2's absolute time.
+pub(super) fn is_ros2_time(name: &str) -> bool {
+    normalize_type(name) == "builtin_interfaces/Time"
+}
+
 impl fmt::Display for Schema {
     /// One line per message type: `pkg/Type: field (type), ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -233,12 +369,30 @@ impl fmt::Display for Schema {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Ros1,
+    Ros2,
+}
+
+impl Dialect {
+    fn primitive(self, name: &str) -> Option<Primitive> {
+        match self {
+            Dialect::Ros1 => Primitive::from_name(name),
+            Dialect::Ros2 => Primitive::from_ros2_name(name),
+        }
+    }
+}
+
 /// A field line before its type name is resolved.
 struct RawField {
     name: String,
     base: String,
     arity: Arity,
     type_text: String,
+    max_len: Option<usize>,
+    string_bound: Option<usize>,
+    default: Option<String>,
 }
 
 struct RawMessage {
@@ -247,10 +401,12 @@ struct RawMessage {
     constants: Vec<Constant>,
 }
 
-struct Parser {
+struct Parser<'s> {
     datatype: String,
+    dialect: Dialect,
     sections: Vec<RawMessage>,
     by_name: HashMap<String, usize>,
+    source: Option<&'s dyn TypeSource>,
 }
 
 enum Mark {
@@ -258,13 +414,13 @@ enum Mark {
     Done,
 }
 
-impl Parser {
-    fn new(datatype: &str, definition: &str) -> Result<Parser, MsgError> {
+impl<'s> Parser<'s> {
+    fn new(datatype: &str, definition: &str, dialect: Dialect) -> Result<Parser<'s>, MsgError> {
         let err = |detail: String| MsgError::Definition {
             datatype: datatype.to_string(),
             detail,
         };
-        if definition.trim().is_empty() && datatype != "std_msgs/Empty" {
+        if definition.trim().is_empty() && normalize_type(datatype) != "std_msgs/Empty" {
             // std_msgs/Empty really has no fields; for any other type an empty text means the
             // writer did not record the definition, and nothing can be decoded.
             return Err(err(
@@ -277,8 +433,13 @@ impl Parser {
                 "the type name has no package (expected pkg/Type)".to_string()
             ));
         }
-        let mut sections = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut parser = Parser {
+            datatype: datatype.to_string(),
+            dialect,
+            sections: Vec::new(),
+            by_name: HashMap::new(),
+            source: None,
+        };
         for (i, text) in split_sections(definition).into_iter().enumerate() {
             let (name, body) = if i == 0 {
                 (datatype.to_string(), text)
@@ -289,16 +450,89 @@ impl Parser {
                     ))
                 })?
             };
-            let msg = parse_body(&name, body).map_err(&err)?;
-            // The first section of a name wins; later duplicates add nothing.
-            by_name.entry(name).or_insert(sections.len());
-            sections.push(msg);
+            if i == 0 && dialect == Dialect::Ros2 {
+                if let Some((request, response)) = split_service(body) {
+                    parser.service_event(request, response)?;
+                    continue;
+                }
+            }
+            let msg = parse_body(&name, body, dialect).map_err(&err)?;
+            parser.push(msg);
         }
-        Ok(Parser {
-            datatype: datatype.to_string(),
-            sections,
-            by_name,
-        })
+        Ok(parser)
+    }
+
+    fn push(&mut self, msg: RawMessage) -> usize {
+        // The first section of a name wins; later duplicates add nothing.
+        self.by_name
+            .entry(normalize_type(&msg.name))
+            .or_insert(self.sections.len());
+        self.sections.push(msg);
+        self.sections.len() - 1
+    }
+
+    /// A service's `_Event` type (Iron and later record these on `<service>/_service_event`)
+    /// whose definition, as rosbag2 stores it, is the .srv text `request --- response`: the
+    /// event message is built around the two halves as rosidl generates it.
+    fn service_event(&mut self, request: &str, response: &str) -> Result<(), MsgError> {
+        let datatype = self.datatype.clone();
+        let err = |detail: String| MsgError::Definition {
+            datatype: datatype.clone(),
+            detail,
+        };
+        let Some(service) = datatype
+            .strip_suffix("_Event")
+            .filter(|s| s.split('/').nth(1) == Some("srv"))
+        else {
+            return Err(err(
+                "the definition is a service's (request `---` response), not a message's"
+                    .to_string(),
+            ));
+        };
+        let pkg = service.split('/').next().unwrap_or_default();
+        let name = service.rsplit('/').next().unwrap_or_default();
+        let half = |suffix: &str| format!("{pkg}/{name}_{suffix}");
+        let bounded = |field: &str, ty: String| RawField {
+            name: field.to_string(),
+            type_text: format!("{ty}[<=1]"),
+            base: ty,
+            arity: Arity::Variable,
+            max_len: Some(1),
+            string_bound: None,
+            default: None,
+        };
+        let info = "service_msgs/ServiceEventInfo".to_string();
+        self.push(RawMessage {
+            name: datatype.clone(),
+            fields: vec![
+                RawField {
+                    name: "info".to_string(),
+                    base: info.clone(),
+                    arity: Arity::Scalar,
+                    type_text: info,
+                    max_len: None,
+                    string_bound: None,
+                    default: None,
+                },
+                bounded("request", half("Request")),
+                bounded("response", half("Response")),
+            ],
+            constants: Vec::new(),
+        });
+        for (suffix, body) in [("Request", request), ("Response", response)] {
+            let msg = parse_body(&half(suffix), body, Dialect::Ros2).map_err(&err)?;
+            self.push(msg);
+        }
+        // The event's own header type is fixed by rosidl; the stored text never has it.
+        for ty in ["service_msgs/ServiceEventInfo", "builtin_interfaces/Time"] {
+            if !self.by_name.contains_key(ty) {
+                let text = super::shipped::find(ty).expect("shipped with the event layout");
+                let msg = parse_body(ty, text, Dialect::Ros2).map_err(&err)?;
+                self.by_name.insert(ty.to_string(), self.sections.len());
+                self.sections.push(msg);
+            }
+        }
+        Ok(())
     }
 
     fn err(&self, detail: String) -> MsgError {
@@ -328,7 +562,48 @@ impl Parser {
         }
     }
 
-    fn run(self) -> Result<Schema, MsgError> {
+    /// Adds, from the source, every type reachable from the main type that the text lacks.
+    fn fetch_missing(&mut self, source: &dyn TypeSource) -> Result<(), MsgError> {
+        let mut queue = vec![0];
+        let mut seen: HashSet<usize> = HashSet::from([0]);
+        while let Some(i) = queue.pop() {
+            let wanted: Vec<(String, String)> = self.sections[i]
+                .fields
+                .iter()
+                .filter(|f| self.dialect.primitive(&f.base).is_none())
+                .map(|f| (self.sections[i].name.clone(), f.base.clone()))
+                .collect();
+            for (enclosing, base) in wanted {
+                let j = match self.lookup(&enclosing, &base) {
+                    Some(j) => j,
+                    None => {
+                        let name = qualify(&enclosing, &base);
+                        let Some(text) = source.find(&name)? else {
+                            continue;
+                        };
+                        if self.sections.len() >= MAX_TYPES {
+                            return Err(self.err(format!(
+                                "more than {MAX_TYPES} message types are needed (at {name})"
+                            )));
+                        }
+                        let msg =
+                            parse_body(&name, &text, self.dialect).map_err(|d| self.err(d))?;
+                        self.push(msg)
+                    }
+                };
+                if seen.insert(j) {
+                    queue.push(j);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(mut self, source: Option<&'s dyn TypeSource>) -> Result<Schema, MsgError> {
+        if let Some(source) = source {
+            self.fetch_missing(source)?;
+            self.source = Some(source);
+        }
         // Resolve depth-first from the main type so cycles show as a type met while visiting
         // itself, and each reachable type becomes one MessageDef.
         let mut ids: HashMap<usize, MsgId> = HashMap::new();
@@ -342,6 +617,26 @@ impl Parser {
         Ok(Schema {
             messages: messages.collect(),
         })
+    }
+
+    fn unknown_type(&self, field: &str, enclosing: &str, base: &str) -> MsgError {
+        let name = qualify(enclosing, base);
+        match self.source {
+            None => self.err(format!(
+                "field `{field}` of {enclosing} has unknown type `{base}` (not a built-in type, \
+                 and the definition has no `MSG: {name}` section)"
+            )),
+            Some(source) => MsgError::Missing {
+                datatype: self.datatype.clone(),
+                missing: name.clone(),
+                detail: format!(
+                    "field `{field}` of {enclosing} has type `{base}`, whose definition was found \
+                     nowhere: not a built-in type, no `MSG: {name}` section in the definition, \
+                     {}",
+                    source.looked(&name)
+                ),
+            },
+        }
     }
 
     fn resolve(
@@ -380,18 +675,11 @@ impl Parser {
 
         let mut fields = Vec::with_capacity(raw.fields.len());
         for rf in &raw.fields {
-            let ty = if let Some(p) = Primitive::from_name(&rf.base) {
+            let ty = if let Some(p) = self.dialect.primitive(&rf.base) {
                 FieldType::Primitive(p)
             } else {
                 let Some(target) = self.lookup(&raw.name, &rf.base) else {
-                    return Err(self.err(format!(
-                        "field `{}` of {} has unknown type `{}` (not a built-in type, and the \
-                         definition has no `MSG: {}` section)",
-                        rf.name,
-                        raw.name,
-                        rf.base,
-                        qualify(&raw.name, &rf.base)
-                    )));
+                    return Err(self.unknown_type(&rf.name, &raw.name, &rf.base));
                 };
                 if let Some(last) = chain.last_mut() {
                     *last = format!("{}.{}", raw.name, rf.name);
@@ -435,6 +723,9 @@ impl Parser {
                 type_text: rf.type_text.clone(),
                 fixed_size,
                 min_size,
+                max_len: rf.max_len,
+                string_bound: rf.string_bound,
+                default: rf.default.clone(),
             });
         }
         let fixed_size = fields.iter().try_fold(0usize, |acc, f| {
@@ -456,12 +747,12 @@ impl Parser {
     }
 }
 
-/// The full name a field's type refers to before any fallback.
+/// The full name (`pkg/Type`) a field's type refers to before any fallback.
 fn qualify(enclosing: &str, base: &str) -> String {
     if base == "Header" {
         "std_msgs/Header".to_string()
     } else if base.contains('/') {
-        base.to_string()
+        normalize_type(base)
     } else {
         let pkg = enclosing.split('/').next().unwrap_or_default();
         format!("{pkg}/{base}")
@@ -485,6 +776,18 @@ fn split_sections(text: &str) -> Vec<&str> {
     out
 }
 
+/// A .srv text's request and response, split on its `---` line.
+fn split_service(text: &str) -> Option<(&str, &str)> {
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if strip_comment_ros2(line).trim() == "---" {
+            return Some((&text[..pos], &text[pos + line.len()..]));
+        }
+        pos += line.len();
+    }
+    None
+}
+
 /// `MSG: pkg/Type` on the first non-blank line of a dependency section.
 fn section_name(text: &str) -> Option<(String, &str)> {
     let mut offset = 0;
@@ -503,7 +806,14 @@ fn section_name(text: &str) -> Option<(String, &str)> {
     None
 }
 
-fn parse_body(msg: &str, body: &str) -> Result<RawMessage, String> {
+fn parse_body(msg: &str, body: &str, dialect: Dialect) -> Result<RawMessage, String> {
+    match dialect {
+        Dialect::Ros1 => parse_body_ros1(msg, body),
+        Dialect::Ros2 => parse_body_ros2(msg, body),
+    }
+}
+
+fn parse_body_ros1(msg: &str, body: &str) -> Result<RawMessage, String> {
     let mut fields: Vec<RawField> = Vec::new();
     let mut constants = Vec::new();
     for line in body.lines() {
@@ -559,11 +869,7 @@ fn parse_body(msg: &str, body: &str) -> Result<RawMessage, String> {
                 (&ty[..open], arity)
             }
         };
-        if base.is_empty()
-            || !base
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'/')
-        {
+        if !is_type_name(base) {
             return Err(bad("malformed type name"));
         }
         if fields.iter().any(|f| f.name == rest) {
@@ -574,6 +880,9 @@ fn parse_body(msg: &str, body: &str) -> Result<RawMessage, String> {
             base: base.to_string(),
             arity,
             type_text: ty.to_string(),
+            max_len: None,
+            string_bound: None,
+            default: None,
         });
     }
     Ok(RawMessage {
@@ -581,6 +890,143 @@ fn parse_body(msg: &str, body: &str) -> Result<RawMessage, String> {
         fields,
         constants,
     })
+}
+
+/// The code part of a ROS 2 line: `#` starts a comment unless it is inside a quoted string
+/// (default values and string constants are quoted there, and may hold `#`).
+fn strip_comment_ros2(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' => return &line[..i],
+            None => {}
+        }
+    }
+    line
+}
+
+/// A ROS 2 type token: `base`, `string<=N`, then `[]`, `[N]` or `[<=N]`.
+struct TypeToken<'a> {
+    base: &'a str,
+    string_bound: Option<usize>,
+    arity: Arity,
+    max_len: Option<usize>,
+}
+
+fn parse_type_ros2(ty: &str) -> Result<TypeToken<'_>, &'static str> {
+    let number = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| "bound is not a number")
+    };
+    let (elem, arity, max_len) = match ty.find('[') {
+        None => (ty, Arity::Scalar, None),
+        Some(open) => {
+            let inner = ty[open + 1..]
+                .strip_suffix(']')
+                .ok_or("unclosed array brackets")?;
+            let (arity, max_len) = if inner.is_empty() {
+                (Arity::Variable, None)
+            } else if let Some(bound) = inner.strip_prefix("<=") {
+                (Arity::Variable, Some(number(bound)?))
+            } else {
+                (
+                    Arity::Fixed(
+                        inner
+                            .parse::<usize>()
+                            .map_err(|_| "array length is not a number")?,
+                    ),
+                    None,
+                )
+            };
+            (&ty[..open], arity, max_len)
+        }
+    };
+    let (base, string_bound) = match elem.split_once("<=") {
+        None => (elem, None),
+        Some((b, n)) if b == "string" || b == "wstring" => (b, Some(number(n)?)),
+        Some(_) => return Err("only string and wstring take a bound `<=N`"),
+    };
+    if !is_type_name(base) {
+        return Err("malformed type name");
+    }
+    Ok(TypeToken {
+        base,
+        string_bound,
+        arity,
+        max_len,
+    })
+}
+
+fn parse_body_ros2(msg: &str, body: &str) -> Result<RawMessage, String> {
+    let mut fields: Vec<RawField> = Vec::new();
+    let mut constants = Vec::new();
+    for line in body.lines() {
+        let code = strip_comment_ros2(line).trim();
+        if code.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| format!("{msg}: line `{}`: {what}", line.trim());
+        if code == "---" {
+            return Err(bad(
+                "`---` separates a service's request and response; a message has none",
+            ));
+        }
+        let (ty, rest) = code
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("expected `type name`"))?;
+        let rest = rest.trim_start();
+        let name_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..name_end];
+        let after = rest[name_end..].trim_start();
+        if let Some(value) = after.strip_prefix('=') {
+            let prim = Primitive::from_ros2_name(ty)
+                .filter(|_| is_ident(name))
+                .ok_or_else(|| bad("a constant is `builtin_type NAME=value`"))?;
+            constants.push(Constant {
+                name: name.to_string(),
+                ty: prim,
+                value: value.trim().to_string(),
+            });
+            continue;
+        }
+        if !is_ident(name) || (!after.is_empty() && after.len() == rest[name_end..].len()) {
+            return Err(bad("expected `type name`"));
+        }
+        let t = parse_type_ros2(ty).map_err(bad)?;
+        if fields.iter().any(|f| f.name == name) {
+            return Err(bad("duplicate field name"));
+        }
+        fields.push(RawField {
+            name: name.to_string(),
+            base: t.base.to_string(),
+            arity: t.arity,
+            type_text: ty.to_string(),
+            max_len: t.max_len,
+            string_bound: t.string_bound,
+            default: (!after.is_empty()).then(|| after.to_string()),
+        });
+    }
+    Ok(RawMessage {
+        name: msg.to_string(),
+        fields,
+        constants,
+    })
+}
+
+fn is_type_name(base: &str) -> bool {
+    !base.is_empty()
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'/')
 }
 
 fn is_ident(s: &str) -> bool {

@@ -1,23 +1,32 @@
-//! ROS1 message definitions and dynamic decoding.
+//! Message definitions and dynamic decoding, in three layers:
 //!
-//! A connection's definition text is parsed once into a [`Schema`]; a configured field path is
-//! compiled against it into an [`Extractor`], which reads numbers straight out of the
-//! serialized bytes (no intermediate message value, no payload copy).
+//! - definitions ([`def`]): ROS1 and ROS 2 `.msg` text parsed into one [`Schema`] model;
+//!   [`DefinitionStore`] finds a type's text (the bag's own, `--msg-path`, shipped);
+//! - wire formats (`wire`): ROS1 serialization and CDR ([`Encoding`]);
+//! - readers: a configured field path compiled against (schema, encoding) into an
+//!   [`Extractor`], which reads numbers straight out of the serialized bytes (no intermediate
+//!   message value, no payload copy); [`StampReader`] and [`StringReader`] likewise.
 
 pub mod decode;
 pub mod def;
 pub mod path;
+mod shipped;
+pub mod store;
 #[cfg(test)]
 mod testdefs;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cdr;
 pub mod text;
 mod wire;
 
 pub use decode::{Extractor, StampReader};
-pub use def::Schema;
+pub use def::{Schema, SchemaFormat};
 pub use path::FieldPath;
+pub use store::{DefinitionStore, Origin, Resolved};
 pub use text::StringReader;
+pub use wire::{ByteOrder, Encoding};
 
 /// Errors found before any message is read: bad definition, bad path for this type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -26,6 +35,23 @@ pub enum MsgError {
     Definition { datatype: String, detail: String },
     #[error("field path `{path}`: {detail}")]
     Path { path: String, detail: String },
+    /// No definition of `missing` (the main type or one it uses) anywhere the store looked:
+    /// the user must point `--msg-path` at it.
+    #[error("message definition of {datatype}: {detail}")]
+    Missing {
+        datatype: String,
+        missing: String,
+        detail: String,
+    },
+    #[error("message encoding `{encoding}` is not supported (bagstream decodes ros1 and cdr)")]
+    Encoding { encoding: String },
+}
+
+impl MsgError {
+    /// Whether a definition was found nowhere (as opposed to found and broken).
+    pub fn is_missing_definition(&self) -> bool {
+        matches!(self, MsgError::Missing { .. })
+    }
 }
 
 /// Errors met while decoding one message's bytes.

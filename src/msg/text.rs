@@ -5,10 +5,11 @@
 
 use super::def::{FieldType, Primitive, Schema};
 use super::path::FieldPath;
-use super::wire::{skip_program, Cursor, Programs, Skip};
+use super::wire::{Cursor, Encoding, Programs, Skip};
 use super::{DecodeError, MsgError};
 
-/// A path to a scalar `string` field through scalar sub-messages, compiled against one schema.
+/// A path to a scalar `string` field through scalar sub-messages, compiled against one schema
+/// and wire format.
 #[derive(Debug, Clone)]
 pub struct StringReader {
     programs: Programs,
@@ -18,7 +19,17 @@ pub struct StringReader {
 }
 
 impl StringReader {
+    /// For ROS1-serialized messages.
     pub fn new(schema: &Schema, path: &FieldPath) -> Result<StringReader, MsgError> {
+        StringReader::with_encoding(schema, path, Encoding::Ros1)
+    }
+
+    pub fn with_encoding(
+        schema: &Schema,
+        path: &FieldPath,
+        encoding: Encoding,
+    ) -> Result<StringReader, MsgError> {
+        let programs = Programs::new(schema, encoding);
         let err = |detail: String| MsgError::Path {
             path: path.to_string(),
             detail: format!("{detail} (in {})", schema.datatype()),
@@ -43,10 +54,17 @@ impl StringReader {
                     seg.name, field.type_text
                 )));
             }
-            steps.push(skip_program(schema, &def.fields[..fi]));
+            steps.push(programs.skip_program(&def.fields[..fi]));
             let last = i + 1 == segs.len();
             match (field.ty, last) {
                 (FieldType::Primitive(Primitive::String), true) => {}
+                (FieldType::Primitive(Primitive::WString), true) => {
+                    return Err(err(format!(
+                        "`{}` is a wstring, which bagstream does not decode (its CDR layout \
+                         differs between ROS 2 middlewares)",
+                        seg.name
+                    )))
+                }
                 (FieldType::Message(sub), false) => msg = sub,
                 (_, true) => {
                     return Err(err(format!(
@@ -66,15 +84,25 @@ impl StringReader {
             return Err(err("empty path".into()));
         }
         Ok(StringReader {
-            programs: Programs::new(schema),
+            programs,
             steps,
             label: path.to_string().into(),
         })
     }
 
-    /// The string's bytes as serialized (ROS1 strings are not guaranteed UTF-8), no copy.
+    /// The string's bytes as serialized (ROS1 strings are not guaranteed UTF-8), no copy; a
+    /// CDR string's NUL terminator is left out.
     pub fn read<'a>(&self, data: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-        let mut cur = Cursor::new(data);
+        match self.programs.encoding {
+            Encoding::Ros1 => self.read_in(Cursor::<false>::open(data)?),
+            Encoding::Cdr => self.read_in(Cursor::<true>::open(data)?),
+        }
+    }
+
+    fn read_in<'a, const CDR: bool>(
+        &self,
+        mut cur: Cursor<'a, CDR>,
+    ) -> Result<&'a [u8], DecodeError> {
         for step in &self.steps {
             self.programs.skip(&mut cur, step)?;
         }
