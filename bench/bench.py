@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: the four tables of docs/benchmarks.md, measured on this machine.
 
-1. peak RSS against bag length at a fixed chunk size (1x and 4x the length);
+1. peak RSS against bag length at a fixed chunk size (1x and 4x the length; 1x, 4x and 16x for
+   uncompressed bags of two raw cameras);
 2. peak RSS and throughput against chunk size (`bagstream sweep`);
 3. throughput against the floors: reading the bag (warm page cache) for a tabular config,
    ffmpeg alone encoding as many frames for a video config;
@@ -13,6 +14,9 @@ generated once into $BENCH_DIR (default out/bench) by examples/make_bench_bag.rs
 Environment knobs (seconds of recording): BENCH_SECONDS (1x bag, default 290: 1 GB, so that 4x is 4 GB),
 BENCH_VIDEO_SECONDS (bag for the video rows, default 60), BENCH_BASELINE_SECONDS (default 30),
 BENCH_SKIP_BASELINE=1 to leave table 4 out, BENCH_TABLES=1,3 to run only some tables,
+BENCH_TABLE1=tabular,video,raw the row groups of table 1 (raw: uncompressed bags written with
+`rosbags` by bench/make_raw_camera_bag.py, BENCH_RAW_SECONDS for the 1x bag, default 15;
+skipped when ../shared is absent),
 BENCH_REPEAT (default 5): runs of the tabular conversion and of `cat` in table 3, the best of
 each kept. Results: $BENCH_DIR/results.md.
 """
@@ -38,8 +42,12 @@ SB = int(os.environ.get("BENCH_BASELINE_SECONDS", "30"))
 VENV_PY = Path(os.environ.get("LEROBOT_VENV", Path.home() / ".cache/lerobot-0.6.1-venv")) / "bin/python"
 TABLES = {int(t) for t in os.environ.get("BENCH_TABLES", "1,2,3,4").split(",")}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+SR = int(os.environ.get("BENCH_RAW_SECONDS", "15"))
+TABLE1 = set(os.environ.get("BENCH_TABLE1", "tabular,video,raw").split(","))
+SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 TABULAR = ROOT / "bench" / "tabular.yaml"
 VIDEO = ROOT / "bench" / "teleop-bench.yaml"
+RAW = ROOT / "bench" / "raw-cameras.yaml"
 
 
 def log(msg):
@@ -66,6 +74,15 @@ def bag(seconds):
     path = OUT / f"teleop-{seconds}s.bag"
     if not path.exists():
         run([GEN, "--out", path, "--seconds", seconds])
+    return path
+
+
+def raw_bag(seconds):
+    """An uncompressed bag of two raw cameras and joint states, by the `rosbags` writer."""
+    path = OUT / f"raw-cameras-{seconds}s.bag"
+    if not path.exists():
+        run([sys.executable, ROOT / "bench" / "make_raw_camera_bag.py", "--out", path,
+             "--seconds", seconds, "--shared", SHARED])
     return path
 
 
@@ -126,16 +143,25 @@ def machine():
 def peak_against_length(md):
     """1. Peak RSS against bag length."""
     rows = []
-    for name, config, base in [("tabular", TABULAR, S1), ("video (3 cameras)", VIDEO, SV)]:
+    groups = [("tabular", "tabular", TABULAR, bag, S1, (1, 4)),
+              ("video", "video (3 cameras)", VIDEO, bag, SV, (1, 4)),
+              ("raw", "uncompressed, 2 raw cameras", RAW, raw_bag, SR, (1, 4, 16))]
+    for key, name, config, make, base, lengths in groups:
+        if key not in TABLE1:
+            continue
+        if key == "raw" and not (SHARED / "tools" / "make_teleop_bag.py").exists():
+            log(f"table 1: no {SHARED}/tools/make_teleop_bag.py, the uncompressed rows are left out")
+            continue
         peaks = []
-        for k in (1, 4):
-            b = bag(base * k)
+        for k in lengths:
+            b = make(base * k)
             est = estimate(config, b)
             wall, rss, s = convert(config, b)
             peaks.append(s["peak_rss"])
             rows.append([name, f"{base * k} s", mb(b.stat().st_size), s["frames"], f"{wall:.1f}",
                          mb(s["peak_rss"]), mb(s["end_anon"]), mb(est), mb(rss)])
-        rows.append([name, "4x / 1x", "", "", "", f"{peaks[1] / peaks[0]:.3f}", "", "", ""])
+        for k, p in zip(lengths[1:], peaks[1:]):
+            rows.append([name, f"{k}x / 1x", "", "", "", f"{p / peaks[0]:.3f}", "", "", ""])
     md.append("\n### 1. Peak RSS against bag length (--chunk-secs 1)\n\n")
     md.append(table(["config", "recording", "bag", "frames", "wall s", "converter peak RSS",
                      "anon at end", "--max-rss estimate", "/usr/bin/time max RSS (largest process)"], rows))
@@ -236,7 +262,8 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     run(["cargo", "build", "--release", "--bin", "bagstream", "--example", "make_bench_bag"], cwd=ROOT)
     md = [f"Machine: {machine()}\n", f"Commands: `make bench` (bench/bench.py), BENCH_SECONDS={S1}, "
-          f"BENCH_VIDEO_SECONDS={SV}, BENCH_BASELINE_SECONDS={SB}, BENCH_TABLES={','.join(map(str, sorted(TABLES)))}\n"]
+          f"BENCH_VIDEO_SECONDS={SV}, BENCH_BASELINE_SECONDS={SB}, BENCH_RAW_SECONDS={SR}, "
+          f"BENCH_TABLES={','.join(map(str, sorted(TABLES)))}, BENCH_TABLE1={','.join(sorted(TABLE1))}\n"]
     for number, step in [(1, peak_against_length), (2, sweeps), (3, floors), (4, baseline)]:
         if number in TABLES:
             step(md)

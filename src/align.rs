@@ -96,8 +96,18 @@ pub struct SourceStats {
 }
 
 impl SourceStats {
+    /// The stats as a report keeps them (see [`DtSketch::finished`]).
+    fn finished(&self) -> SourceStats {
+        SourceStats {
+            dts: self.dts.finished(),
+            ..self.clone()
+        }
+    }
+
     /// Nearest-rank percentile of |dt| over picks, in seconds: exact for up to
     /// [`EXACT_DTS`] picks, within 1/128 (rounded down) beyond; the maximum is always exact.
+    /// A report's stats (a run keeps them all) answer any `p` as the next whole percent once
+    /// the source has 101 picks or more.
     pub fn dt_percentile(&self, p: f64) -> Option<f64> {
         self.dts.percentile(p).map(|v| v as f64 / NANOS as f64)
     }
@@ -114,12 +124,51 @@ const SUB: usize = 128;
 struct DtSketch {
     exact: Vec<u64>,
     hist: Vec<u64>,
+    /// Set in a finished report ([`DtSketch::finished`]): the percentile at each whole percent,
+    /// 0 to 100, in place of `exact` and `hist`.
+    percents: Vec<u64>,
     count: u64,
     max: u64,
 }
 
+/// Entries of [`DtSketch::percents`]: whole percents 0 to 100.
+const PERCENTS: usize = 101;
+
 impl DtSketch {
+    /// What a report keeps: a run holds every episode's report until it ends, and a live
+    /// sketch holds up to 64 KB per source (the exact values or the histogram). A finished one
+    /// keeps its exact values while they are fewer than [`PERCENTS`], else the exact value at
+    /// each whole percent (808 bytes, whatever the episode's length): `percentile` of a whole
+    /// percent, p50, p95 and the maximum among them, is the same as before; any other `p` is
+    /// rounded up to the next whole percent.
+    fn finished(&self) -> DtSketch {
+        let mut out = DtSketch {
+            count: self.count,
+            max: self.max,
+            ..DtSketch::default()
+        };
+        if self.hist.is_empty() && self.exact.len() < PERCENTS {
+            out.exact = self.exact.clone();
+            out.exact.sort_unstable();
+        } else if self.count > 0 {
+            let sorted = self.hist.is_empty().then(|| {
+                let mut v = self.exact.clone();
+                v.sort_unstable();
+                v
+            });
+            out.percents = (0..PERCENTS)
+                .filter_map(|p| self.rank_value(self.rank(p as f64), sorted.as_deref()))
+                .collect();
+            out.percents.shrink_to_fit();
+        }
+        out
+    }
+
     fn push(&mut self, v: u64) {
+        debug_assert!(
+            self.percents.is_empty(),
+            "a finished sketch takes no values"
+        );
         self.count += 1;
         self.max = self.max.max(v);
         if !self.hist.is_empty() {
@@ -135,18 +184,35 @@ impl DtSketch {
         }
     }
 
+    /// The nearest rank of percentile `p` (1-based).
+    fn rank(&self, p: f64) -> u64 {
+        (((p / 100.0) * self.count as f64).ceil() as u64).clamp(1, self.count)
+    }
+
     fn percentile(&self, p: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
         }
-        let rank = (((p / 100.0) * self.count as f64).ceil() as u64).clamp(1, self.count);
-        if rank == self.count {
-            return Some(self.max);
+        if !self.percents.is_empty() {
+            let whole = p.clamp(0.0, 100.0).ceil() as usize;
+            return self.percents.get(whole).copied();
         }
         if self.hist.is_empty() {
             let mut v = self.exact.clone();
             v.sort_unstable();
-            return Some(v[rank as usize - 1]);
+            return self.rank_value(self.rank(p), Some(&v));
+        }
+        self.rank_value(self.rank(p), None)
+    }
+
+    /// The value of rank `rank`: from `sorted` (the exact values in order) when given, else
+    /// from the histogram.
+    fn rank_value(&self, rank: u64, sorted: Option<&[u64]>) -> Option<u64> {
+        if rank == self.count {
+            return Some(self.max);
+        }
+        if let Some(v) = sorted {
+            return v.get(rank as usize - 1).copied();
         }
         let mut seen = 0;
         for (b, &n) in self.hist.iter().enumerate() {
@@ -625,7 +691,7 @@ impl<T: Clone> Aligner<T> {
                 .rules
                 .iter()
                 .cloned()
-                .zip(self.stats.iter().cloned())
+                .zip(self.stats.iter().map(SourceStats::finished))
                 .collect(),
         }
     }
@@ -908,6 +974,38 @@ mod tests {
         }
         assert_eq!(few.percentile(50.0), Some(3));
         assert_eq!(few.percentile(100.0), Some(5));
+    }
+
+    #[test]
+    fn a_finished_sketch_keeps_the_whole_percents_in_fixed_memory() {
+        let bytes =
+            |d: &DtSketch| 8 * (d.exact.capacity() + d.hist.capacity() + d.percents.capacity());
+        // Past the exact count (a histogram) and below it (exact values).
+        for n in [EXACT_DTS as u64 * 3, 3000] {
+            let mut s = DtSketch::default();
+            for i in 0..n {
+                s.push(2_000_000 + (i * 7919 % n) * 1000);
+            }
+            let f = s.finished();
+            for p in 0..=100 {
+                let p = f64::from(p);
+                assert_eq!(f.percentile(p), s.percentile(p), "n {n}, p{p}");
+            }
+            // Between whole percents: rounded up.
+            assert_eq!(f.percentile(94.2), s.percentile(95.0));
+            assert!(bytes(&s) >= 24 << 10, "{}", bytes(&s));
+            assert!(bytes(&f) <= 8 * PERCENTS, "{}", bytes(&f));
+        }
+        // Few values stay as they are.
+        let mut few = DtSketch::default();
+        for v in [5, 1, 4, 2, 3] {
+            few.push(v);
+        }
+        let f = few.finished();
+        assert_eq!(f.exact, vec![1, 2, 3, 4, 5]);
+        assert_eq!(f.percentile(50.0), Some(3));
+        assert_eq!(f.percentile(37.5), few.percentile(37.5));
+        assert_eq!(DtSketch::default().finished().percentile(50.0), None);
     }
 
     const MS: Time = 1_000_000;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::align::{Grid, SourceRule, SyncReport};
+use crate::bag::buffer::BufferPool;
 use crate::bag::{self, BagSource, RawMessage};
 use crate::camera::{ImageDecoder, RgbImage};
 use crate::config::{CameraOutput, Config, Stamp};
@@ -305,13 +306,16 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     // number of bags (each bag is planned again when its turn comes).
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
+    // One pool of chunk buffers for the whole run: each bag taking fresh ones faults in a few
+    // megabytes per episode.
+    let chunk_pool = BufferPool::new();
     let mut spec: Option<(PathBuf, DatasetSpec)> = None;
     let mut bags = Vec::new();
     let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
     for path in &opts.bags {
         crate::interrupt::check()?;
         let planned = (|| -> Result<DatasetSpec> {
-            let plan = plan_episode(&opts.config, path, &mut |w| {
+            let plan = plan_episode_with_pool(&opts.config, path, chunk_pool.clone(), &mut |w| {
                 eprintln!("warning: {w}");
                 warnings.push(w.to_string());
             })?;
@@ -387,6 +391,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             progress: &progress,
             memory: &memory,
             pool: &pool,
+            chunk_pool: &chunk_pool,
         };
         let e = match run.episode(writer.as_mut(), i, episodes.len(), path) {
             Ok(result) => {
@@ -496,6 +501,7 @@ struct EpisodeRun<'a> {
     progress: &'a Progress,
     memory: &'a MemoryMonitor,
     pool: &'a pipeline::FramePool,
+    chunk_pool: &'a BufferPool,
 }
 
 impl EpisodeRun<'_> {
@@ -507,7 +513,13 @@ impl EpisodeRun<'_> {
         episode: usize,
         path: &Path,
     ) -> Result<EpisodeResult, Failed> {
-        let plan = plan_episode(&self.opts.config, path, &mut |_| {}).map_err(Failed::Bag)?;
+        let plan = plan_episode_with_pool(
+            &self.opts.config,
+            path,
+            self.chunk_pool.clone(),
+            &mut |_| {},
+        )
+        .map_err(Failed::Bag)?;
         if plan.spec != *self.spec {
             return Err(Failed::Bag(Error::Conversion(format!(
                 "{}: the bag changed while converting",
@@ -548,6 +560,7 @@ impl EpisodeRun<'_> {
         writer
             .end_episode(json)
             .map_err(|e| Failed::Run(e.into()))?;
+        crate::alloc::release_free_memory();
         self.memory
             .checkpoint(&format!("episode {episode} finished"));
         self.memory.check_budget().map_err(Failed::Run)?;
@@ -567,7 +580,18 @@ pub fn plan_episode(
     path: &Path,
     warn: &mut dyn FnMut(&str),
 ) -> Result<EpisodePlan> {
-    let mut bag = bag::open(path)?;
+    plan_episode_with_pool(config, path, BufferPool::new(), warn)
+}
+
+/// [`plan_episode`], the bag reading its chunks into buffers of `pool`: a run plans and reads
+/// all its bags with one pool.
+pub fn plan_episode_with_pool(
+    config: &Config,
+    path: &Path,
+    pool: BufferPool,
+    warn: &mut dyn FnMut(&str),
+) -> Result<EpisodePlan> {
+    let mut bag = bag::open_with_pool(path, pool)?;
     for w in &bag.summary().warnings {
         warn(w);
     }

@@ -6,6 +6,7 @@
 //! threads; [`convert`] is the library entry point that the CLI calls.
 
 pub mod align;
+pub mod alloc;
 pub mod bag;
 pub mod camera;
 pub mod config;

@@ -198,6 +198,7 @@ impl ConvertFlags {
 }
 
 fn main() -> ExitCode {
+    bagstream::alloc::fix_mmap_threshold();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -420,6 +420,127 @@ fn the_memory_plot_marks_the_checkpoints() {
     }
 }
 
+/// The peak RSS of each episode of a run, from its memory log: a line counts for the episode
+/// its label (or, for a sample, the checkpoint before it) names; lines before the first
+/// episode count for none.
+fn episode_peaks(log: &str) -> Vec<u64> {
+    let mut peaks: Vec<u64> = Vec::new();
+    let mut current = None;
+    for line in log.lines() {
+        let (_, label, rss) = parse_line(line).unwrap_or_else(|| panic!("{line}"));
+        if let Some(rest) = label.split("episode ").nth(1) {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            current = n.parse::<usize>().ok();
+        }
+        if let Some(e) = current {
+            if peaks.len() <= e {
+                peaks.resize(e + 1, 0);
+            }
+            peaks[e] = peaks[e].max(rss);
+        }
+    }
+    peaks
+}
+
+fn mb(bytes: u64) -> String {
+    bagstream::rss::format_bytes(bytes)
+}
+
+#[test]
+fn many_episodes_do_not_grow_the_converter() {
+    // 24 episodes of the bz2 fixture in one run. Before glibc's mmap threshold was held fixed
+    // (src/alloc.rs), each bz2 chunk's 3.6 MB decoder table stayed in one more malloc arena
+    // after another: the late episodes peaked 20 MB above the first. The run's own first
+    // episode is the reference, so the machine's load and the build do not matter; what is
+    // left is the dataset writer's state created at the first episode's end (about 1 MB), the
+    // arenas settling (about 1 MB) and the metadata kept per episode (about 16 KB each).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let log = dir.path().join("mem.log");
+    let bag = fixture("teleop_bz2.bag");
+    let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+        .args(["convert", "-q", "--memory-log"])
+        .arg(&log)
+        .arg("--config")
+        .arg(fixture("teleop.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .args(std::iter::repeat_n(&bag, 24))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let peaks = episode_peaks(&std::fs::read_to_string(&log).unwrap());
+    assert_eq!(peaks.len(), 24);
+    let first = peaks[0];
+    let late = peaks[16..].iter().copied().max().unwrap();
+    let all: Vec<String> = peaks.iter().map(|&p| mb(p)).collect();
+    assert!(
+        late < first + 6_000_000,
+        "episodes 16-23 peak at {} against {} in episode 0; per episode: {}",
+        mb(late),
+        mb(first),
+        all.join(", ")
+    );
+}
+
+#[test]
+fn peak_rss_does_not_grow_with_an_uncompressed_camera_bag() {
+    // Uncompressed 1 MiB chunks, a 320x240 raw camera at 30 Hz: 7 MB of bag per second, more
+    // chunks in flight than the chunk pool keeps, so chunk buffers are freed and allocated
+    // all along. With glibc's mmap threshold free to rise, they came from heaps that grew
+    // with the bag: 10 s peaked at 58-61 MB, 40 s at 68-73 MB (1.14-1.25x).
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "fps: 30\ntask: t\nfeatures:\n  observation.state:\n    topic: /joint_states\n    \
+         field: position\n  observation.images.camera:\n    topic: /camera/image_raw\n",
+    )
+    .unwrap();
+    let peak = |seconds: f64| -> u64 {
+        let bag = dir.path().join(format!("{seconds}.bag"));
+        let spec = TeleopSpec {
+            seconds,
+            compression: bagstream::bag::Compression::None,
+            chunk_size: 1 << 20,
+            camera_hz: 30.0,
+            camera_size: (320, 240),
+            ..TeleopSpec::default()
+        };
+        write_teleop_bag(&bag, &spec).unwrap();
+        let out = dir.path().join("ds");
+        let summary = dir.path().join("summary.json");
+        let o = Command::new(env!("CARGO_BIN_EXE_bagstream"))
+            .args(["convert", "-q", "--vcodec", "h264", "--summary-json"])
+            .arg(&summary)
+            .arg("--config")
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .arg(&bag)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::remove_dir_all(&out).unwrap();
+        std::fs::remove_file(&bag).unwrap();
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        s["peak_rss"].as_u64().expect("peak_rss in the summary")
+    };
+    let short = peak(10.0);
+    let long = peak(40.0);
+    assert!(
+        (long as f64) < short as f64 * 1.10,
+        "40 s of bag peaked at {}, 10 s at {} ({:.3}x)",
+        mb(long),
+        mb(short),
+        long as f64 / short as f64
+    );
+}
+
 #[test]
 fn every_memory_figure_says_what_it_is_and_the_encoders_have_one_figure() {
     if !have_ffmpeg() {

@@ -7,6 +7,7 @@
 //! times a 1 GB bag's). A buffer that comes back to the pool when its last message is dropped
 //! keeps both flat.
 
+use std::io::Read;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
@@ -45,6 +46,14 @@ impl BufferPool {
         }
     }
 
+    /// A buffer to fill by reading (see [`ChunkBuf::fill_from`]): no bytes yet, the capacity
+    /// of the largest free buffer.
+    pub fn take_empty(&self) -> ChunkBuf {
+        let mut buf = self.take(0);
+        buf.data.clear();
+        buf
+    }
+
     /// Buffers waiting for reuse (for tests).
     pub fn free_count(&self) -> usize {
         self.free.lock().map(|f| f.len()).unwrap_or(0)
@@ -62,6 +71,22 @@ impl ChunkBuf {
     /// The whole buffer, to fill.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.data[..self.len]
+    }
+
+    /// Replace the contents with what `r` gives, at most `limit` bytes, reserving `expect`
+    /// bytes first: the buffer grows only as bytes arrive, so a reader cannot make it
+    /// allocate more than it delivers (beyond `expect`).
+    pub fn fill_from<R: Read>(
+        &mut self,
+        r: R,
+        limit: u64,
+        expect: usize,
+    ) -> std::io::Result<usize> {
+        self.data.clear();
+        self.data.reserve(expect);
+        let n = r.take(limit).read_to_end(&mut self.data)?;
+        self.len = self.data.len();
+        Ok(n)
     }
 
     /// Keep only the first `len` bytes (a decompressor that wrote fewer).
@@ -123,6 +148,23 @@ mod tests {
         assert_eq!(c.len(), 2000);
         drop((b, c));
         assert_eq!(pool.free_count(), 2);
+    }
+
+    #[test]
+    fn a_filled_buffer_reuses_the_allocation_and_holds_what_was_read() {
+        let pool = BufferPool::new();
+        let big = pool.take(4096);
+        let ptr = big.as_ptr();
+        drop(big);
+        let mut b = pool.take_empty();
+        assert_eq!(b.len(), 0);
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        assert_eq!(b.fill_from(&data[..], 10_000, 100).unwrap(), 3000);
+        assert_eq!(&b[..], &data[..]);
+        assert_eq!(b.as_ptr(), ptr, "the same allocation");
+        // The limit stops the read.
+        assert_eq!(b.fill_from(&data[..], 10, 0).unwrap(), 10);
+        assert_eq!(&b[..], &data[..10]);
     }
 
     #[test]

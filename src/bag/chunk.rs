@@ -1,6 +1,5 @@
 //! Chunk decompression (none, bz2, lz4), bounded by the uncompressed size the chunk declares.
 
-use std::io::Read;
 use std::ops::Range;
 
 use super::buffer::{BufferPool, ChunkBuf};
@@ -52,22 +51,24 @@ pub fn decompress(
             Ok(buf)
         }
         Compression::Bz2 => {
-            let out = read_bounded(
+            // Into a pooled buffer: a fresh megabyte per chunk would be faulted in each time.
+            let mut buf = pool.take_empty();
+            buf.fill_from(
                 bzip2::read::MultiBzDecoder::new(data),
-                size_usize,
-                data.len(),
+                size + 1,
+                initial_capacity(size_usize, data.len()),
             )
             .map_err(|e| format!("bz2 chunk: {e}"))?;
-            if out.len() > size_usize {
+            if buf.len() > size_usize {
                 return Err(past_declared(compression, size));
             }
-            if out.len() != size_usize {
+            if buf.len() != size_usize {
                 return Err(format!(
                     "bz2 chunk expands to {} bytes but declares {size}",
-                    out.len()
+                    buf.len()
                 ));
             }
-            Ok(ChunkBuf::from(out))
+            Ok(buf)
         }
         Compression::Lz4 => {
             // LZ4 cannot expand more than MAX_RATIO times: a larger size is a lie, refused
@@ -107,14 +108,6 @@ fn past_declared(compression: Compression, size: u64) -> String {
 fn initial_capacity(size: usize, compressed: usize) -> usize {
     size.min(MAX_INITIAL_CAPACITY)
         .min(compressed.saturating_mul(INITIAL_RATIO))
-}
-
-/// Read at most `size + 1` bytes: one byte past the declared size is enough to know the chunk
-/// lies, without ever holding an unbounded buffer.
-fn read_bounded<R: Read>(r: R, size: usize, compressed: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(initial_capacity(size, compressed));
-    r.take(size as u64 + 1).read_to_end(&mut out)?;
-    Ok(out)
 }
 
 /// A record found while walking a decompressed chunk.
@@ -219,6 +212,22 @@ mod tests {
         assert_eq!(decompress(Compression::None, &data, n).unwrap(), data);
         assert_eq!(decompress(Compression::Lz4, &lz4(&data), n).unwrap(), data);
         assert_eq!(decompress(Compression::Bz2, &bz2(&data), n).unwrap(), data);
+    }
+
+    #[test]
+    fn bz2_chunks_reuse_the_pool_buffers() {
+        // A fresh buffer per bz2 chunk is faulted in for every chunk of the bag.
+        let pool = BufferPool::new();
+        let data = sample(100_000);
+        let packed = bz2(&data);
+        let n = data.len() as u64;
+        let first = super::decompress(Compression::Bz2, &packed, n, &pool).unwrap();
+        assert_eq!(&first[..], &data[..]);
+        let ptr = first.as_ptr();
+        drop(first);
+        let second = super::decompress(Compression::Bz2, &packed, n, &pool).unwrap();
+        assert_eq!(&second[..], &data[..]);
+        assert_eq!(second.as_ptr(), ptr, "the same allocation");
     }
 
     #[test]

@@ -199,7 +199,16 @@ pub trait BagSource: Send {
 
 /// Open a bag file, picking the container by its magic bytes.
 pub fn open(path: &Path) -> Result<Box<dyn BagSource>, BagError> {
-    Ok(Box::new(ros1::Ros1Bag::open(path)?))
+    open_with_pool(path, buffer::BufferPool::new())
+}
+
+/// [`open`], decompressing into buffers of `pool`: a run shares one pool across its bags, so
+/// that each bag does not allocate (and fault in) its chunk buffers afresh.
+pub fn open_with_pool(
+    path: &Path,
+    pool: buffer::BufferPool,
+) -> Result<Box<dyn BagSource>, BagError> {
+    Ok(Box::new(ros1::Ros1Bag::open_with_pool(path, pool)?))
 }
 
 /// Errors of the container layer; each names the file and, where known, the offset.

@@ -39,6 +39,11 @@ pub struct Ros1Bag {
 
 impl Ros1Bag {
     pub fn open(path: &Path) -> Result<Self, BagError> {
+        Self::open_with_pool(path, BufferPool::new())
+    }
+
+    /// [`Ros1Bag::open`], decompressing into buffers of `pool` (shared with other bags).
+    pub fn open_with_pool(path: &Path, pool: BufferPool) -> Result<Self, BagError> {
         let file = BagFile::open(path)?;
         let scan = scan_file(&file)?;
         Ok(Ros1Bag {
@@ -46,7 +51,7 @@ impl Ros1Bag {
             scan,
             cache: Vec::new(),
             decompressed: 0,
-            pool: BufferPool::new(),
+            pool,
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         })

@@ -16,9 +16,9 @@ use serde_json::Value;
 
 use super::frames::{ColumnKind, DataFile, FrameBuffer, FrameIndices};
 use super::meta::{
-    self, data_schema, episodes_batch, episodes_schema, read_parquet, read_tasks, write_json,
-    write_tasks, writer_props, EpisodeRow, Info, OrderedMap, StatFeature, VideoSpan, EPISODES_DIR,
-    EPISODES_PATH, INFO_PATH, STATS_PATH, SYNC_REPORT_PATH, TASKS_PATH,
+    self, data_schema, episodes_batch, episodes_schema, episodes_writer_props, read_parquet,
+    read_tasks, write_json, write_tasks, EpisodeRow, Info, OrderedMap, StatFeature, VideoSpan,
+    EPISODES_DIR, EPISODES_PATH, INFO_PATH, STATS_PATH, SYNC_REPORT_PATH, TASKS_PATH,
 };
 use super::stats::{aggregate, BatchedStats, FeatureStats};
 use super::{
@@ -370,7 +370,7 @@ impl LeRobotWriter {
             ArrowWriter::try_new(
                 BufWriter::new(ep_file),
                 w.episodes_schema.clone(),
-                Some(writer_props()),
+                Some(episodes_writer_props()),
             )
             .map_err(|e| perr(&ep_path, e))?,
         );
