@@ -5,6 +5,7 @@
 pub mod buffer;
 pub mod chunk;
 pub mod lz4;
+pub mod mcap;
 pub mod record;
 pub mod ros1;
 pub mod scan;
