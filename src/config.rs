@@ -16,6 +16,8 @@ pub enum Stamp {
     Receive,
     /// The message's `header.stamp`.
     Header,
+    /// The time the publisher sent it, where the storage records one (MCAP `publish_time`).
+    Publish,
 }
 
 /// How a source picks its message for a frame tick.

@@ -473,7 +473,7 @@ fn sample(bag_name: &str, s: usize, src: &SourcePlan, m: &RawMessage) -> Result<
     };
     let stamp = match &src.stamps[m.conn] {
         Some(r) => r.read(m.data()).map_err(decode_err)?,
-        None => m.time,
+        None => crate::plan::message_stamp(m, src.publish),
     };
     let value = if src.camera.is_some() {
         Value::Image(m.clone())

@@ -43,6 +43,8 @@ pub struct SourcePlan {
     pub extractors: Vec<Option<Extractor>>,
     /// Per connection, when the source uses header stamps.
     pub stamps: Vec<Option<StampReader>>,
+    /// Stamps are the storage's publish times (`stamp: publish`).
+    pub publish: bool,
     /// Number of values each message gives.
     pub len: usize,
     pub names: Vec<String>,
@@ -319,6 +321,43 @@ fn unknown_topics(bag: &dyn BagSource, bag_name: &str, missing: &[(String, Strin
     }
 }
 
+/// The stamp of a message that has no header stamp reader: its publish time (when asked and
+/// recorded) or its receive time.
+pub fn message_stamp(m: &RawMessage, publish: bool) -> Time {
+    match m.publish {
+        Some(t) if publish => t,
+        _ => m.time,
+    }
+}
+
+/// Whether the source stamps its messages with the storage's publish time; an error when it
+/// asks for them and the storage has none.
+fn uses_publish(
+    cx: &BagCtx,
+    at: &str,
+    src: &crate::config::Source,
+    first: &RawMessage,
+) -> Result<bool> {
+    if src.stamp != Stamp::Publish {
+        return Ok(false);
+    }
+    if first.publish.is_none() {
+        return Err(Error::Usage(format!(
+            "{}: {at}: `stamp: publish`, but this storage records no publish time: use `receive` or `header`",
+            cx.name
+        )));
+    }
+    Ok(true)
+}
+
+fn no_publish_time(cx: &BagCtx, at: &str, bag: &dyn BagSource) -> Error {
+    Error::Usage(format!(
+        "{}: {at}: `stamp: publish`, but this storage ({}) records no publish time: use `receive` or `header`",
+        cx.name,
+        bag.summary().storage.id
+    ))
+}
+
 /// What planning needs besides the bag: its name for messages and where definitions come from.
 struct BagCtx<'a> {
     name: &'a str,
@@ -442,10 +481,11 @@ fn plan_source(
             src.field, src.topic
         )));
     }
+    let publish = uses_publish(cx, at, src, &first_msg)?;
     let stamp_of = |m: &RawMessage| -> Result<Time> {
         match &stamps[m.conn] {
             Some(r) => r.read(m.data()).map_err(decode_err),
-            None => Ok(m.time),
+            None => Ok(message_stamp(m, publish)),
         }
     };
     let (first, last) = (stamp_of(&first_msg)?, stamp_of(&last_msg)?);
@@ -459,6 +499,7 @@ fn plan_source(
         rule: source_rule(at, src, max_delay, topic_rate(bag.summary(), &conns)),
         extractors,
         stamps,
+        publish,
         first,
         last,
         lead,
@@ -494,7 +535,7 @@ fn source_rule(
         tolerance: src.tolerance,
         on_missing: src.on_missing,
         // A receive stamp is the receive time: no delay to allow for.
-        max_delay: if src.stamp == Stamp::Header {
+        max_delay: if src.stamp != Stamp::Receive {
             max_delay
         } else {
             0
@@ -582,6 +623,7 @@ fn plan_camera(
         })?;
     let first_size = (first_image.width, first_image.height);
     let size = camera.resize.unwrap_or(first_size);
+    let publish = uses_publish(cx, at, src, &first_msg)?;
     let stamp_of = |m: &RawMessage| -> Result<Time> {
         match &stamps[m.conn] {
             Some(r) => r.read(m.data()).map_err(|e| Error::Decode {
@@ -590,7 +632,7 @@ fn plan_camera(
                 field: "header.stamp".into(),
                 detail: e.to_string(),
             }),
-            None => Ok(m.time),
+            None => Ok(message_stamp(m, publish)),
         }
     };
     let (first, last) = (stamp_of(&first_msg)?, stamp_of(&last_msg)?);
@@ -600,6 +642,7 @@ fn plan_camera(
         field: String::new(),
         extractors: (0..n).map(|_| None).collect(),
         stamps,
+        publish,
         len: 0,
         names: Vec::new(),
         rule: source_rule(at, src, max_delay, topic_rate(bag.summary(), conns)),
@@ -665,8 +708,15 @@ fn topic_range(
             "{bag_name}: timeline.main: topic {topic} has no messages"
         ))
     })?;
-    if stamp == Stamp::Receive {
-        return Ok((f.time, l.time));
+    match stamp {
+        Stamp::Receive => return Ok((f.time, l.time)),
+        Stamp::Publish => {
+            return match (f.publish, l.publish) {
+                (Some(a), Some(b)) => Ok((a, b)),
+                _ => Err(no_publish_time(cx, "timeline", bag)),
+            }
+        }
+        Stamp::Header => {}
     }
     let read = |m: &RawMessage| -> Result<Time> {
         let conn = &bag.summary().connections[m.conn];
