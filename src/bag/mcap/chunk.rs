@@ -2,8 +2,8 @@
 //! chunk's declared uncompressed size, and the chunk CRC.
 
 use crate::bag::buffer::{BufferPool, ChunkBuf};
-use crate::bag::chunk::decompress as ros1_decompress;
-use crate::bag::Compression;
+use crate::bag::ros1::chunk::decompress as ros1_decompress;
+use crate::bag::ros1::Compression;
 
 /// A zstd buffer starts no larger than this, nor than this many times the compressed bytes:
 /// it grows as output arrives, so a lying size field cannot reserve gigabytes up front.

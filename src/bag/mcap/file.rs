@@ -3,38 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bag::BagError;
-
-// Until the storage seam lands on main: the same shape as `bag::ReadAt` in SEAM.md.
-/// Positioned reads: a file, or bytes in memory (tests, fuzzer).
-pub trait ReadAt: Send + Sync {
-    fn len(&self) -> u64;
-    /// Fill `buf` from `pos`; UnexpectedEof when the source is shorter.
-    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()>;
-}
-
-impl ReadAt for std::fs::File {
-    fn len(&self) -> u64 {
-        self.metadata().map(|m| m.len()).unwrap_or(0)
-    }
-    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(self, buf, pos)
-    }
-}
-
-impl ReadAt for Vec<u8> {
-    fn len(&self) -> u64 {
-        self.as_slice().len() as u64
-    }
-    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
-        let src = usize::try_from(pos)
-            .ok()
-            .and_then(|p| self.get(p..p.checked_add(buf.len())?))
-            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-}
+use crate::bag::{BagError, ReadAt};
 
 pub struct McapFile {
     path: PathBuf,

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use self::block::{messages, read_block, Msg};
 use self::file::McapFile;
-pub use self::file::ReadAt;
 use self::scan::{scan, Scan};
 use super::buffer::{BufferPool, ChunkBuf};
-use super::{BagError, BagSource, BagSummary, RawMessage};
+use super::source::FileSource;
+use super::{BagError, BagSource, BagSummary, RawMessage, ReadAt};
 use crate::Time;
 
 /// Blocks kept decompressed between windows (as the ROS1 reader): each only while it still
@@ -51,10 +51,12 @@ pub struct McapBag {
 impl McapBag {
     /// Open an MCAP file, decompressing into buffers of `pool`.
     pub fn open(path: &Path, pool: BufferPool) -> Result<Self, BagError> {
-        let f = std::fs::File::open(path).map_err(|source| BagError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let f = std::fs::File::open(path)
+            .and_then(FileSource::new)
+            .map_err(|source| BagError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::from_source(path.to_path_buf(), Box::new(f), pool)
     }
 
@@ -77,6 +79,12 @@ impl McapBag {
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         })
+    }
+
+    /// The chunks and runs of messages outside chunks, as the scan located them (file
+    /// order), indexed like `summary().blocks`.
+    pub fn blocks(&self) -> &[block::BlockMeta] {
+        &self.scan.blocks
     }
 
     /// Blocks currently held decompressed (for tests and memory reports).

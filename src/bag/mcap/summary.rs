@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use super::block::Msg;
+use super::block::{Kind, Msg};
 use super::file::McapFile;
 use super::scan::Scan;
 use crate::bag::buffer::ChunkBuf;
 use crate::bag::{
-    BagError, BagSummary, ChunkInfo, Compression, Connection, ConnectionStats, RawMessage,
+    BagError, BagSummary, Block, Connection, ConnectionExtra, ConnectionStats, FileInfo,
+    RawMessage, StorageInfo,
 };
 
 pub fn build(file: &McapFile, scan: &Scan) -> Result<BagSummary, BagError> {
@@ -31,8 +32,8 @@ pub fn build(file: &McapFile, scan: &Scan) -> Result<BagSummary, BagError> {
                 file.corrupt(
                     0,
                     format!(
-                        "the schema ({}) of channel {} ({}) is not UTF-8 text",
-                        s.name, c.id, c.topic
+                        "the schema {} ({}) of channel {} ({}) is not UTF-8 text",
+                        s.id, s.name, c.id, c.topic
                     ),
                 )
             })?,
@@ -42,10 +43,13 @@ pub fn build(file: &McapFile, scan: &Scan) -> Result<BagSummary, BagError> {
             id: c.id as u32,
             topic: c.topic.clone(),
             datatype: schema.map(|s| s.name.clone()).unwrap_or_default(),
-            md5sum: String::new(),
-            message_definition: definition,
-            callerid: None,
-            latching: false,
+            encoding: c.message_encoding.clone(),
+            schema_format: schema.map(|s| s.encoding.clone()).unwrap_or_default(),
+            definition,
+            extra: ConnectionExtra::Mcap {
+                schema_id: c.schema_id,
+                metadata: c.metadata.clone(),
+            },
         });
     }
     let stats = scan
@@ -57,47 +61,105 @@ pub fn build(file: &McapFile, scan: &Scan) -> Result<BagSummary, BagError> {
             last: s.last.map(|p| p.time),
         })
         .collect();
-    let chunks = scan
+    let blocks = scan
         .blocks
         .iter()
-        .map(|b| ChunkInfo {
-            pos: b.pos,
-            data_pos: b.pos,
-            data_len: b.stored(),
-            compression: match b.codec() {
-                super::chunk::Codec::Lz4 => Compression::Lz4,
-                _ => Compression::None,
-            },
-            uncompressed_size: b.raw(),
+        .map(|b| Block {
             start: b.start,
             end: b.end,
-            counts: b
-                .counts
-                .iter()
-                .map(|&(c, n)| (scan.channels[c].id as u32, n))
-                .collect(),
+            stored_bytes: b.stored(),
+            raw_bytes: b.raw(),
+            compression: b.codec().as_str(),
         })
         .collect();
-    let version = match &scan.header {
-        Some(h) => format!("{} ({})", h.profile, h.library),
-        None => String::new(),
-    };
+    let (profile, library) = scan
+        .header
+        .as_ref()
+        .map(|h| (h.profile.as_str(), h.library.as_str()))
+        .unwrap_or_default();
     Ok(BagSummary {
         path: file.path().to_path_buf(),
+        storage: StorageInfo {
+            id: "mcap",
+            version: format!("{profile} ({library})"),
+            details: details(scan, profile, library),
+        },
+        files: vec![FileInfo {
+            path: file.path().to_path_buf(),
+            size: file.len(),
+        }],
         file_size: file.len(),
-        version,
         indexed: scan.indexed,
         connections,
         stats,
-        chunks,
+        blocks,
         warnings: scan.warnings.clone(),
     })
+}
+
+/// What `inspect` shows of the file beyond the neutral summary.
+fn details(scan: &Scan, profile: &str, library: &str) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("profile".to_string(), profile.to_string()),
+        ("library".to_string(), library.to_string()),
+    ];
+    let mut per: Vec<(&str, usize)> = Vec::new();
+    let mut runs = 0;
+    for b in &scan.blocks {
+        match b.kind {
+            Kind::Run => runs += 1,
+            Kind::Chunk { codec, .. } => match per.iter_mut().find(|p| p.0 == codec.as_str()) {
+                Some(p) => p.1 += 1,
+                None => per.push((codec.as_str(), 1)),
+            },
+        }
+    }
+    let chunks: usize = per.iter().map(|p| p.1).sum();
+    let by: Vec<String> = per.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    out.push((
+        "chunks".to_string(),
+        if by.is_empty() {
+            "0".to_string()
+        } else {
+            format!("{chunks} ({})", by.join(", "))
+        },
+    ));
+    if runs > 0 {
+        out.push((
+            "messages outside chunks".to_string(),
+            format!("{runs} run(s) of records"),
+        ));
+    }
+    out.push((
+        "read from".to_string(),
+        if !scan.indexed {
+            "a linear scan of the data section".to_string()
+        } else if scan.chunks_read > 0 {
+            format!(
+                "the summary; {} chunk(s) without message indexes read at open",
+                scan.chunks_read
+            )
+        } else {
+            "the summary and message indexes".to_string()
+        },
+    ));
+    out.push(("schemas".to_string(), scan.schemas.len().to_string()));
+    if let Some(st) = &scan.statistics {
+        if st.attachment_count > 0 || st.metadata_count > 0 {
+            out.push((
+                "attachments, metadata".to_string(),
+                format!("{}, {} (not read)", st.attachment_count, st.metadata_count),
+            ));
+        }
+    }
+    out
 }
 
 pub fn raw_message(m: &Msg, order: (u64, u64), buf: Arc<ChunkBuf>) -> RawMessage {
     RawMessage {
         conn: m.conn,
         time: m.time,
+        publish: Some(m.publish),
         order,
         buf,
         range: m.data.clone(),

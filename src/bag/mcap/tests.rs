@@ -1,5 +1,6 @@
 use super::testwrite::{Opts, Writer};
 use super::*;
+use crate::bag::ConnectionExtra;
 use crate::NANOS;
 
 type Written = Vec<(u16, Time, Vec<u8>)>;
@@ -44,7 +45,7 @@ fn write(o: Opts) -> (Vec<u8>, Written) {
 fn open(bytes: &[u8]) -> Result<McapBag, BagError> {
     McapBag::from_source(
         PathBuf::from("test.mcap"),
-        Box::new(bytes.to_vec()),
+        Box::new(crate::bag::SliceSource::new(bytes.to_vec())),
         BufferPool::new(),
     )
 }
@@ -138,7 +139,7 @@ fn every_layout_reads_back_in_time_and_file_order() {
         assert_eq!(s.indexed, indexed, "{name}: {:?}", s.warnings);
         assert_eq!(s.warnings.is_empty(), indexed, "{name}: {:?}", s.warnings);
         assert_eq!(s.message_count(), want.len() as u64, "{name}");
-        assert!(!s.chunks.is_empty(), "{name}");
+        assert!(!s.blocks.is_empty(), "{name}");
         for step in [NANOS / 1000, NANOS / 30, NANOS / 3, NANOS, 1000 * NANOS] {
             assert_eq!(
                 read_all(&mut bag, step),
@@ -167,7 +168,7 @@ fn the_index_opens_without_decompressing_and_windows_decompress_each_chunk_once(
         });
         let mut bag = open(&bytes).unwrap();
         assert_eq!(bag.chunks_read_at_open(), 0);
-        let chunks = bag.summary().chunks.len() as u64;
+        let chunks = bag.summary().blocks.len() as u64;
         assert!(chunks > 10, "{chunks} chunks");
         read_all(&mut bag, NANOS / 50);
         assert_eq!(bag.blocks_decompressed(), chunks, "{c:?}");
@@ -177,7 +178,7 @@ fn the_index_opens_without_decompressing_and_windows_decompress_each_chunk_once(
         ..Opts::default()
     });
     let bag = open(&bytes).unwrap();
-    assert_eq!(bag.chunks_read_at_open(), bag.summary().chunks.len());
+    assert_eq!(bag.chunks_read_at_open(), bag.summary().blocks.len());
 }
 
 #[test]
@@ -197,6 +198,7 @@ fn unwanted_channels_and_chunks_are_not_read() {
         .collect();
     let got: Vec<_> = out.iter().map(|m| m.data().to_vec()).collect();
     assert_eq!(got, want);
+    assert!(out.iter().all(|m| m.publish == Some(m.time + 5)));
     // Every message shares a chunk buffer: no copy per message.
     assert!(out.windows(2).any(|w| Arc::ptr_eq(&w[0].buf, &w[1].buf)));
 }
@@ -219,9 +221,21 @@ fn connections_carry_topic_type_encoding_and_definition() {
             (3, "/raw", "")
         ]
     );
-    assert_eq!(s.connections[0].message_definition, "float64 data\n");
-    assert_eq!(bag.scan.channels[0].metadata[0].0, "offered_qos_profiles");
-    assert_eq!(s.version, "ros2 (bagstream test writer)");
+    assert_eq!(s.connections[0].definition, "float64 data\n");
+    assert_eq!(s.connections[0].encoding, "cdr");
+    assert_eq!(s.connections[0].schema_format, "ros2msg");
+    assert_eq!(s.connections[2].schema_format, "");
+    assert_eq!(
+        s.connections[0].extra,
+        ConnectionExtra::Mcap {
+            schema_id: 1,
+            metadata: vec![("offered_qos_profiles".into(), "- history: 3".into())]
+        }
+    );
+    assert_eq!(s.storage.id, "mcap");
+    assert_eq!(s.storage.version, "ros2 (bagstream test writer)");
+    assert_eq!(s.compression_counts(), [("zstd", s.blocks.len())]);
+    assert_eq!(s.files.len(), 1);
 }
 
 #[test]
@@ -231,9 +245,9 @@ fn a_bad_chunk_crc_is_corrupt_naming_the_chunk() {
         ..Opts::default()
     });
     let bag = open(&bytes).unwrap();
-    let chunk = bag.summary().chunks[3].clone();
+    let chunk = bag.blocks()[3].clone();
     // A payload byte in the middle of the uncompressed chunk.
-    let mid = (chunk.pos + chunk.data_len / 2) as usize + 40;
+    let mid = (chunk.pos + chunk.len / 2) as usize;
     bytes[mid] ^= 0x20;
     let mut bag = open(&bytes).unwrap();
     let e = bag
@@ -257,7 +271,7 @@ fn a_bad_chunk_crc_is_corrupt_naming_the_chunk() {
 fn a_killed_recording_is_read_by_a_linear_scan_up_to_its_last_whole_record() {
     let (bytes, written) = write(Opts::default());
     let bag = open(&bytes).unwrap();
-    let chunks = bag.summary().chunks.clone();
+    let chunks = bag.blocks().to_vec();
     // Cut inside the sixth chunk: five whole chunks and their messages remain.
     let cut = (chunks[5].pos + 20) as usize;
     let mut bag = open(&bytes[..cut]).unwrap();
