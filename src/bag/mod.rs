@@ -7,7 +7,10 @@ pub mod chunk;
 pub mod lz4;
 pub mod record;
 pub mod ros1;
+pub mod rosbag2;
 pub mod scan;
+pub mod seam_preview;
+pub mod sqlite3;
 pub mod write;
 
 use std::ops::Range;
