@@ -57,12 +57,14 @@ struct State {
     summary: BagSummary,
     /// sqlite topic id -> connection index.
     topic_ids: HashMap<i64, usize>,
-    first_last: Vec<Option<((Time, i64), (Time, i64))>>,
+    first_last: Vec<scan::FirstLast>,
     plan: Plan,
     /// Sorted plan: (end of the last window, rowid of the first row at or after it).
     resume: Option<(Time, i64)>,
     message_zstd: bool,
     packer: Packer,
+    /// Rows stepped over by window reads (for tests: the walk is linear).
+    rows_visited: u64,
 }
 
 /// A SQLite error as a bag error naming the file (and what was being read).
@@ -260,8 +262,16 @@ impl Sqlite3Bag {
                 resume: None,
                 message_zstd: fopts.message_zstd,
                 packer: Packer::new(pool),
+                rows_visited: 0,
             },
         })
+    }
+}
+
+impl Sqlite3Bag {
+    /// Rows window reads have stepped over so far, taken or not.
+    pub fn rows_visited(&self) -> u64 {
+        self.st.rows_visited
     }
 }
 
@@ -318,6 +328,7 @@ impl State {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         };
         let (id, topic, t) = get(r).map_err(|e| self.sql("messages", e))?;
+        self.rows_visited += 1;
         let Some(&conn) = self.topic_ids.get(&topic) else {
             return Ok((id, t));
         };
@@ -395,6 +406,7 @@ impl State {
             // The time first, so that the row that ends the window is not taken.
             let t: Time = r.get(2).map_err(|e| self.sql("messages", e))?;
             if t >= end {
+                self.rows_visited += 1;
                 next = r.get(0).map_err(|e| self.sql("messages", e))?;
                 break;
             }

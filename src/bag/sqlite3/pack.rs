@@ -18,12 +18,15 @@ const DIRECT_MAX: u64 = 16 << 20;
 /// No message decompresses to more (CDR lengths are 32-bit).
 const MESSAGE_MAX: usize = u32::MAX as usize;
 
+/// A message placed in the current buffer: (connection, time, order, range).
+type Pending = (usize, Time, (u64, u64), Range<usize>);
+
 pub struct Packer {
     pool: BufferPool,
     cur: Option<ChunkBuf>,
     used: usize,
     /// Messages in `cur`: (connection, time, order, range); emitted when `cur` is sealed.
-    pending: Vec<(usize, Time, (u64, u64), Range<usize>)>,
+    pending: Vec<Pending>,
     dctx: Option<DCtx<'static>>,
     /// Output of frames without a usable content size; grows to the largest such message.
     scratch: Vec<u8>,
@@ -154,11 +157,10 @@ fn unzstd_growing(dctx: &mut DCtx<'static>, src: &[u8], out: &mut Vec<u8>) -> Re
         }
         let before = (input.pos(), out.len());
         let pos = out.len();
-        let mut output = OutBuffer::around_pos(out, pos);
+        // The output buffer sets `out`'s length as it writes.
         let hint = dctx
-            .decompress_stream(&mut output, &mut input)
+            .decompress_stream(&mut OutBuffer::around_pos(out, pos), &mut input)
             .map_err(err)?;
-        drop(output);
         if hint == 0 && input.pos() == src.len() {
             return Ok(());
         }

@@ -34,12 +34,17 @@ pub enum Plan {
     RowIndex(Vec<(Time, i64)>),
 }
 
+/// A row's place in (time, rowid) order.
+pub type RowKey = (Time, i64);
+/// A topic's first and last row in (time, rowid) order; None without messages.
+pub type FirstLast = Option<(RowKey, RowKey)>;
+
 #[derive(Debug)]
 pub struct Scan {
     /// Indexed like the topics given to [`scan`].
     pub stats: Vec<ConnectionStats>,
     /// Per topic: the first and last message's (timestamp, rowid) in (time, rowid) order.
-    pub first_last: Vec<Option<((Time, i64), (Time, i64))>>,
+    pub first_last: Vec<FirstLast>,
     pub blocks: Vec<Block>,
     pub plan: Plan,
     /// Rows in rowid order were in timestamp order.
@@ -74,7 +79,7 @@ pub fn scan(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let mut stats = vec![ConnectionStats::default(); n_topics];
-    let mut first_last: Vec<Option<((Time, i64), (Time, i64))>> = vec![None; n_topics];
+    let mut first_last: Vec<FirstLast> = vec![None; n_topics];
     let (t0, t1) = match (t0, t1) {
         (Some(a), Some(b)) => (a, b),
         _ => {
