@@ -37,9 +37,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bagstream::bag::buffer::BufferPool;
+use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
+use bagstream::bag::ros1::Compression;
 use bagstream::bag::ros1::Ros1Bag;
-use bagstream::bag::write::{BagWriter, WriteOptions};
-use bagstream::bag::{BagSource, Compression};
+use bagstream::bag::BagSource;
+use bagstream::bag::SliceSource;
 use bagstream::camera::{ImageDecoder, RgbImage};
 use bagstream::msg::{Encoding, Extractor, FieldPath, Schema, StampReader};
 use bagstream::synth;
@@ -194,13 +197,13 @@ fn type_seeds(bags: &[PathBuf]) -> Vec<TypeSeed> {
         for (i, c) in conns.iter().enumerate() {
             let pos = match out
                 .iter()
-                .position(|t| t.datatype == c.datatype && t.definition == c.message_definition)
+                .position(|t| t.datatype == c.datatype && t.definition == c.definition)
             {
                 Some(p) => p,
                 None => {
                     out.push(TypeSeed {
                         datatype: c.datatype.clone(),
-                        definition: c.message_definition.clone(),
+                        definition: c.definition.clone(),
                         payloads: Vec::new(),
                     });
                     out.len() - 1
@@ -636,8 +639,11 @@ fn exercise_def(datatype: &str, def: &str) -> Result<String, String> {
     ))
 }
 
-fn exercise_bag(path: &Path) -> Result<String, String> {
-    let mut bag = Ros1Bag::open(path).map_err(|e| e.to_string())?;
+/// The ROS1 reader over `input` in memory: positioned reads of a byte slice, as of a file.
+fn exercise_bag(input: &[u8]) -> Result<String, String> {
+    let src = Box::new(SliceSource::new(input.to_vec()));
+    let mut bag = Ros1Bag::from_source(PathBuf::from("input.bag"), src, BufferPool::new())
+        .map_err(|e| e.to_string())?;
     let s = bag.summary().clone();
     let n = s.connections.len();
     let wanted = vec![true; n];
@@ -669,7 +675,7 @@ fn exercise_bag(path: &Path) -> Result<String, String> {
         .connections
         .iter()
         .map(|c| {
-            Schema::parse(&c.datatype, &c.message_definition)
+            Schema::parse(&c.datatype, &c.definition)
                 .ok()
                 .map(|schema| Decoders::new(&c.datatype, &schema))
         })
@@ -682,7 +688,7 @@ fn exercise_bag(path: &Path) -> Result<String, String> {
     Ok(format!(
         "{} conns {} chunks {} msgs {}",
         n,
-        s.chunks.len(),
+        s.blocks.len(),
         all.len(),
         s.warnings.len()
     ))
@@ -828,16 +834,14 @@ impl<T: Clone> Corpus<T> {
     }
 }
 
-fn fuzz_bag(fz: &mut Fuzzer, seeds: Vec<Vec<u8>>, scratch: &Path, secs: f64) -> Stats {
+fn fuzz_bag(fz: &mut Fuzzer, seeds: Vec<Vec<u8>>, secs: f64) -> Stats {
     let mut stats = Stats::default();
-    let path = scratch.join("input.bag");
     let mut corpus = Corpus::new(seeds);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     // The seeds themselves first.
     for i in 0..corpus.items.len() {
         let input = corpus.items[i].clone();
-        std::fs::write(&path, &input).expect("scratch file");
-        let o = fz.run_one("bag", &input, &mut stats, &mut || exercise_bag(&path));
+        let o = fz.run_one("bag", &input, &mut stats, &mut || exercise_bag(&input));
         if let Some(o) = o {
             corpus.outcomes.insert(o);
         }
@@ -848,8 +852,7 @@ fn fuzz_bag(fz: &mut Fuzzer, seeds: Vec<Vec<u8>>, scratch: &Path, secs: f64) -> 
         let mut input = base;
         let others = corpus.items.clone();
         mutate_bytes(&mut fz.rng, &mut input, &others, &lengths);
-        std::fs::write(&path, &input).expect("scratch file");
-        let o = fz.run_one("bag", &input, &mut stats, &mut || exercise_bag(&path));
+        let o = fz.run_one("bag", &input, &mut stats, &mut || exercise_bag(&input));
         corpus.offer(&mut fz.rng, &input, o);
     }
     stats.corpus = corpus.items.len();
@@ -1085,14 +1088,10 @@ fn fuzz_cdr(fz: &mut Fuzzer, types: &[TypeSeed], secs: f64) -> Stats {
     stats
 }
 
-fn replay(target: &str, file: &Path, scratch: &Path) -> Result<String, String> {
+fn replay(target: &str, file: &Path) -> Result<String, String> {
     let b = std::fs::read(file).map_err(|e| e.to_string())?;
     match target {
-        "bag" => {
-            let p = scratch.join("replay.bag");
-            std::fs::write(&p, &b).map_err(|e| e.to_string())?;
-            exercise_bag(&p)
-        }
+        "bag" => exercise_bag(&b),
         "def" => {
             let (dt, def) = split_def_input(&b);
             exercise_def(&dt, &def)
@@ -1159,7 +1158,7 @@ fn main() {
         }));
     }
     if let Some((t, file)) = replay_args {
-        let r = catch_unwind(AssertUnwindSafe(|| replay(&t, &file, scratch.path())));
+        let r = catch_unwind(AssertUnwindSafe(|| replay(&t, &file)));
         match r {
             Ok(r) => println!("{t} {}: {r:?}", file.display()),
             Err(_) => println!(
@@ -1249,7 +1248,7 @@ fn main() {
     for t in targets {
         let t0 = Instant::now();
         let stats = match t {
-            "bag" => fuzz_bag(&mut fz, bag_seeds.clone(), scratch.path(), secs),
+            "bag" => fuzz_bag(&mut fz, bag_seeds.clone(), secs),
             "def" => fuzz_def(&mut fz, &types, secs),
             "decode" => fuzz_decode(&mut fz, &types, secs),
             "cdr" => fuzz_cdr(&mut fz, &cdr_types, secs),

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bagstream::bag::Compression;
+use bagstream::bag::ros1::Compression;
 use bagstream::synth::{bench_camera_topic, write_bench_bag, BenchSpec};
 use clap::Parser;
 

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bagstream::bag::{self, Compression};
+use bagstream::bag::{self, ros1::Compression};
 use bagstream::synth::{write_teleop_bag, TeleopSpec};
 use bagstream::{Time, NANOS};
 

@@ -1,7 +1,7 @@
 //! The conversion config (YAML): output rate, timeline and features. See
 //! `docs/configuration.md` for the reference.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -16,6 +16,8 @@ pub enum Stamp {
     Receive,
     /// The message's `header.stamp`.
     Header,
+    /// The time the publisher sent it, where the storage records one (MCAP `publish_time`).
+    Publish,
 }
 
 /// How a source picks its message for a frame tick.
@@ -73,6 +75,8 @@ struct RawConfig {
     #[serde(default)]
     timeline: RawTimeline,
     features: serde_yaml_ng::Mapping,
+    #[serde(default)]
+    msg_path: Vec<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -173,6 +177,9 @@ pub struct Config {
     pub task: Option<String>,
     pub timeline: Timeline,
     pub features: Vec<Feature>,
+    /// Directories searched for `pkg/msg/Type.msg` when a bag holds no definition of a type
+    /// (`msg_path:` in the file, relative to it; `--msg-path` adds to it).
+    pub msg_path: Vec<PathBuf>,
 }
 
 /// Names the dataset writer adds to every frame; a feature may not reuse them.
@@ -205,7 +212,16 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-        Config::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+        let mut config =
+            Config::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+        // As with other paths in a file, relative to the file, not to where the command runs.
+        let base = path.parent().unwrap_or(Path::new(""));
+        for dir in &mut config.msg_path {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+        Ok(config)
     }
 
     /// Parse and check a config; the error text is one line without the file name.
@@ -315,6 +331,7 @@ impl Config {
             task: raw.task,
             timeline,
             features,
+            msg_path: raw.msg_path,
         })
     }
 

@@ -6,10 +6,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::bag::Compression;
-use crate::convert::EpisodePlan;
 use crate::dataset::{DatasetSpec, FeatureKind, BATCH_IMAGE_BYTES, BATCH_ROWS, ROW_GROUP_BYTES};
 use crate::pipeline;
+use crate::plan::EpisodePlan;
 use crate::rss::format_bytes;
 use crate::{Time, NANOS};
 
@@ -138,15 +137,13 @@ impl RunEstimator {
     pub fn add(&mut self, plan: &EpisodePlan) {
         let s = plan.bag.summary();
         let mut chunks: Vec<(Time, u64)> = s
-            .chunks
-            .iter()
-            .filter(|c| c.end >= plan.read_start && c.start < plan.read_end)
-            .map(|c| (c.start, c.uncompressed_size))
+            .blocks_between(plan.read_start, plan.read_end)
+            .map(|b| (b.start, b.raw_bytes))
             .collect();
         chunks.sort_unstable();
         let largest = chunks.iter().map(|c| c.1).max().unwrap_or(0);
         self.largest_chunk = self.largest_chunk.max(largest);
-        self.bz2 |= s.chunks.iter().any(|c| c.compression == Compression::Bz2);
+        self.bz2 |= s.blocks.iter().any(|b| b.compression == "bz2");
         for (i, &chunk) in self.candidates.iter().enumerate() {
             let w = window_bytes(&chunks, chunk, largest);
             if w > self.windows[i].0 || self.windows[i].1.is_none() {

@@ -19,10 +19,14 @@ pub mod interrupt;
 pub mod memory;
 pub mod msg;
 pub mod pipeline;
+pub mod plan;
 pub mod plot;
 pub mod progress;
 pub mod rss;
 pub mod sweep;
+/// Fixture generators for tests and examples (the `testkit` feature): not part of what the
+/// library supports.
+#[cfg(any(test, feature = "testkit"))]
 pub mod synth;
 #[cfg(test)]
 mod test_skip;

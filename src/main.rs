@@ -133,6 +133,15 @@ struct ConvertFlags {
     /// cleanly, leaving no dataset, if the converter's peak RSS passes it.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_rss: Option<u64>,
+    /// A directory searched for `pkg/msg/Type.msg` when a bag holds no definition of a type
+    /// (older rosbag2 sqlite3 bags), as ROS's package path is; repeatable, searched before
+    /// the config's `msg_path` and the definitions bagstream ships.
+    #[arg(long, value_name = "DIR")]
+    msg_path: Vec<PathBuf>,
+    /// Where a bag stored as one compressed file (rosbag2 `.db3.zstd`, `.mcap.zstd`) is
+    /// decompressed before reading (default: beside --out); removed at the end.
+    #[arg(long, value_name = "DIR")]
+    tmp_dir: Option<PathBuf>,
 }
 
 impl ConvertFlags {
@@ -151,6 +160,12 @@ impl ConvertFlags {
         if let Some(l) = &self.memory_log {
             a.extend(["--memory-log".into(), l.clone().into()]);
         }
+        for dir in &self.msg_path {
+            a.extend(["--msg-path".into(), dir.clone().into()]);
+        }
+        if let Some(d) = &self.tmp_dir {
+            a.extend(["--tmp-dir".into(), d.clone().into()]);
+        }
         a.extend([
             "--memory-sample".into(),
             self.memory_sample.to_string().into(),
@@ -165,6 +180,15 @@ impl ConvertFlags {
             }
         }
         a
+    }
+
+    /// The config, with --msg-path searched first.
+    fn config(&self) -> Result<Config, Error> {
+        let mut config = Config::load(&self.config)?;
+        let mut dirs = self.msg_path.clone();
+        dirs.append(&mut config.msg_path);
+        config.msg_path = dirs;
+        Ok(config)
     }
 
     fn video(&self) -> Result<VideoOptions, Error> {
@@ -249,7 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             bagstream::interrupt::install()
                 .map_err(|e| Error::Conversion(format!("cannot handle signals: {e}")))?;
             let converted = convert(&ConvertOptions {
-                config: Config::load(&flags.config)?,
+                config: flags.config()?,
                 bags: bags.clone(),
                 out: out.clone(),
                 chunk_secs,
@@ -260,6 +284,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 memory: flags.memory()?,
                 check_estimate: true,
                 keep_going,
+                tmp_dir: flags.tmp_dir.clone(),
             });
             let summary = match converted {
                 Ok(s) => s,
@@ -357,7 +382,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             bags,
         } => {
             // Checked here, so that a bad option fails once, not in every child.
-            Config::load(&flags.config)?;
+            flags.config()?;
             // Every run of a sweep writes a new dataset.
             flags.video()?.for_new_dataset()?;
             flags.memory()?;

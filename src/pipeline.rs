@@ -25,11 +25,22 @@ use crate::align::{AlignError, Aligned, Aligner, SyncReport};
 use crate::bag::RawMessage;
 use crate::camera::{encode_png, resize_into, RgbImage};
 use crate::config::CameraOutput;
-use crate::convert::{CameraCount, EpisodePlan, SourcePlan};
 use crate::dataset::{DatasetWriter, Frame};
 use crate::memory::MemoryMonitor;
+use crate::plan::{EpisodePlan, SourcePlan};
 use crate::progress::Progress;
 use crate::{interrupt, Error, Result, Time};
+
+/// What one camera source cost in an episode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraCount {
+    pub feature: String,
+    pub topic: String,
+    /// Messages of the topic read from the bag (the read range holds a few beyond the grid).
+    pub messages: u64,
+    /// Messages decoded: only those an output frame picks.
+    pub decoded: u64,
+}
 
 /// Windows in flight between reader and aligner.
 const WINDOWS_IN_FLIGHT: usize = 2;
@@ -462,7 +473,7 @@ fn sample(bag_name: &str, s: usize, src: &SourcePlan, m: &RawMessage) -> Result<
     };
     let stamp = match &src.stamps[m.conn] {
         Some(r) => r.read(m.data()).map_err(decode_err)?,
-        None => m.time,
+        None => crate::plan::message_stamp(m, src.publish),
     };
     let value = if src.camera.is_some() {
         Value::Image(m.clone())

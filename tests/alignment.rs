@@ -5,8 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bagstream::bag::write::{BagWriter, WriteOptions};
-use bagstream::bag::Compression;
+use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
+use bagstream::bag::ros1::Compression;
 use bagstream::NANOS;
 use common::*;
 

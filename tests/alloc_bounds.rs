@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use bagstream::bag::record::{op, push_field, push_record, MAGIC};
-use bagstream::bag::scan::scan;
-use bagstream::bag::write::WriteOptions;
-use bagstream::bag::Compression;
+use bagstream::bag::ros1::record::{op, push_field, push_record, MAGIC};
+use bagstream::bag::ros1::scan::scan;
+use bagstream::bag::ros1::write::WriteOptions;
+use bagstream::bag::ros1::Compression;
 use bagstream::camera::{ImageDecoder, RgbImage};
 use bagstream::msg::{Extractor, FieldPath, Schema};
 use bagstream::synth::{joint_state, IMAGE, JOINT_STATE};
@@ -142,7 +142,7 @@ fn decompression_bombs_are_never_held_in_memory() {
         };
         float64_bag(&full, opts, &ticks(50));
         let bytes = std::fs::read(&full).unwrap();
-        let ch = scan(&full).unwrap().summary.chunks;
+        let ch = scan(&full).unwrap().chunks;
         let bag = dir.path().join("bomb.bag");
         std::fs::write(&bag, replace_chunk_data(&bytes, &ch[2], &bomb)).unwrap();
         drop((bytes, bomb));

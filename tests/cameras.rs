@@ -408,7 +408,7 @@ fn raw_and_compressed_topics_give_the_same_video_frames() {
 
 #[test]
 fn a_corrupt_picture_is_a_conversion_failure_naming_the_topic() {
-    use bagstream::bag::write::{BagWriter, WriteOptions};
+    use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("corrupt.bag");
     let ty = bagstream::synth::COMPRESSED_IMAGE;

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use bagstream::bag::write::{BagWriter, WriteOptions};
-use bagstream::bag::Compression;
+use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
+use bagstream::bag::ros1::Compression;
 use bagstream::NANOS;
 use common::*;
 use proptest::prelude::*;

@@ -16,7 +16,7 @@ fn every_value_is_the_picked_message_value() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ds");
     let s = convert_with(&teleop_config(), &[fixture("teleop_lz4.bag")], &out, 0.3).unwrap();
-    let start = synth::fixture_spec(bagstream::bag::Compression::Lz4, true).start;
+    let start = synth::fixture_spec(bagstream::bag::ros1::Compression::Lz4, true).start;
     let b = read_parquet(&data_file(&out));
     let state = f32_rows(&b, "observation.state");
     let velocity = f32_rows(&b, "observation.velocity");

@@ -10,10 +10,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bagstream::bag::record::{next_record, op, push_field, push_record, MAGIC};
-use bagstream::bag::scan::scan;
-use bagstream::bag::write::{BagWriter, WriteOptions};
-use bagstream::bag::{ChunkInfo, Compression};
+use bagstream::bag::ros1::record::{next_record, op, push_field, push_record, MAGIC};
+use bagstream::bag::ros1::scan::scan;
+use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
+use bagstream::bag::ros1::{ChunkInfo, Compression};
 use bagstream::synth::{joint_state, FLOAT64, JOINT_STATE};
 use bagstream::{Time, NANOS};
 use common::*;
@@ -70,7 +70,7 @@ fn field_value(bytes: &[u8], pos: usize, name: &str) -> usize {
 
 /// The bag's chunks as the scanner finds them.
 fn chunks(path: &Path) -> Vec<ChunkInfo> {
-    scan(path).unwrap().summary.chunks
+    scan(path).unwrap().chunks
 }
 
 fn messages_in(chunks: &[ChunkInfo]) -> usize {
@@ -562,7 +562,7 @@ fn empty_message_definition_is_an_error_naming_topic_and_field() {
     let conn = s
         .connections
         .iter()
-        .find(|c| c.message_definition.is_empty())
+        .find(|c| c.definition.is_empty())
         .expect("the webviz bag has a connection without definition");
     let cfg = format!(
         "fps: 10\ntask: t\nfeatures:\n  s: {{topic: {}, field: data}}\n",

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use bagstream::bag::Compression;
+use bagstream::bag::ros1::Compression;
 use bagstream::config::Config;
 use bagstream::convert::{convert, ConvertOptions};
 use bagstream::estimate::RunEstimator;
@@ -37,6 +37,7 @@ fn options(config: &str, bag: &Path, out: &Path, memory: MemoryOptions) -> Conve
         memory,
         check_estimate: true,
         keep_going: false,
+        tmp_dir: None,
     }
 }
 
@@ -504,7 +505,7 @@ fn peak_rss_does_not_grow_with_an_uncompressed_camera_bag() {
         let bag = dir.path().join(format!("{seconds}.bag"));
         let spec = TeleopSpec {
             seconds,
-            compression: bagstream::bag::Compression::None,
+            compression: bagstream::bag::ros1::Compression::None,
             chunk_size: 1 << 20,
             camera_hz: 30.0,
             camera_size: (320, 240),

@@ -212,7 +212,7 @@ fn numeric_config(bag: &Path) -> Option<String> {
     let mut features = String::new();
     for (n, (_, topic)) in topics.iter().enumerate() {
         let c = &s.connections[s.connections_on(topic)[0]];
-        let field = match bagstream::msg::Schema::parse(&c.datatype, &c.message_definition) {
+        let field = match bagstream::msg::Schema::parse(&c.datatype, &c.definition) {
             Err(_) => "data".to_string(),
             Ok(schema) => {
                 let blob = |name: &str| {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use bagstream::bag::rosbag2::{self as rb2, Storage};
-use bagstream::bag::seam_preview::{BagError, BagSource, OpenOptions};
 use bagstream::bag::sqlite3::FileOptions;
+use bagstream::bag::{BagError, BagSource, OpenOptions};
 
 fn reference() -> serde_json::Value {
     let text = include_str!("reference/rosbag2_reference.json");

@@ -86,14 +86,12 @@ fn has_usable_topic(bag: &Path) -> bool {
         st.count > 0
             && (c.datatype.ends_with("/Image")
                 || c.datatype.ends_with("/CompressedImage")
-                || bagstream::msg::Schema::parse(&c.datatype, &c.message_definition).is_ok_and(
-                    |schema| {
-                        schema
-                            .numeric_fields()
-                            .iter()
-                            .any(|f| !f.starts_with("header."))
-                    },
-                ))
+                || bagstream::msg::Schema::parse(&c.datatype, &c.definition).is_ok_and(|schema| {
+                    schema
+                        .numeric_fields()
+                        .iter()
+                        .any(|f| !f.starts_with("header."))
+                }))
     })
 }
 

@@ -2,54 +2,83 @@
 //!
 //! The container sits behind [`BagSource`] so that ROS 2 storage can arrive as another module.
 
+//! Bag containers behind one interface: each storage is a module that scans its files into a
+//! storage-neutral [`BagSummary`] and reads one time window at a time ([`BagSource`]); [`open`]
+//! picks the storage. Nothing here knows of configs, alignment or outputs.
+//!
+//! What only one storage has (ROS1 md5sums and callerids, MCAP channel metadata, rosbag2 QoS
+//! profiles) sits in [`ConnectionExtra`], which `inspect` shows and the pipeline never reads.
+
 pub mod buffer;
-pub mod chunk;
 pub mod lz4;
-pub mod record;
 pub mod ros1;
 pub mod rosbag2;
-pub mod scan;
-pub mod seam_preview;
+pub mod source;
 pub mod sqlite3;
-pub mod write;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use source::{ReadAt, SliceSource};
+
 use crate::Time;
 
-/// Chunk compression as named in the bag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    None,
-    Bz2,
-    Lz4,
+/// One connection: a topic as one publisher (ROS1), one channel (MCAP) or one topic row
+/// (rosbag2) gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// The storage's id (ROS1 connection id, MCAP channel id, rosbag2 topic id).
+    pub id: u32,
+    pub topic: String,
+    /// Message type as the storage names it: `sensor_msgs/JointState` (ROS1) or
+    /// `sensor_msgs/msg/JointState` (ROS 2).
+    pub datatype: String,
+    /// How messages are serialized, as the storage names it: `ros1`, `cdr`, ...
+    pub encoding: String,
+    /// The language of `definition`: `ros1msg`, `ros2msg`, `ros2idl`, or empty when the
+    /// storage holds no definition.
+    pub schema_format: String,
+    /// The definition text as stored (may be empty).
+    pub definition: String,
+    /// What only this storage records about the connection.
+    pub extra: ConnectionExtra,
 }
 
-impl Compression {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Bz2 => "bz2",
-            Compression::Lz4 => "lz4",
+impl Connection {
+    /// The ROS1 md5sum of the type, for ROS1 connections.
+    pub fn md5sum(&self) -> Option<&str> {
+        match &self.extra {
+            ConnectionExtra::Ros1 { md5sum, .. } => Some(md5sum),
+            _ => None,
+        }
+    }
+
+    /// The ROS1 publishing node, where the bag records it.
+    pub fn callerid(&self) -> Option<&str> {
+        match &self.extra {
+            ConnectionExtra::Ros1 { callerid, .. } => callerid.as_deref(),
+            _ => None,
         }
     }
 }
 
-/// One connection record: a topic as published by one publisher.
+/// Storage-specific facts about a connection: shown by `inspect`, never read by the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
-    /// Connection id as stored in the bag.
-    pub id: u32,
-    pub topic: String,
-    /// Message type, e.g. `sensor_msgs/JointState`.
-    pub datatype: String,
-    pub md5sum: String,
-    /// Full message definition text (may be empty in broken bags).
-    pub message_definition: String,
-    pub callerid: Option<String>,
-    pub latching: bool,
+pub enum ConnectionExtra {
+    Ros1 {
+        md5sum: String,
+        callerid: Option<String>,
+        latching: bool,
+    },
+    Mcap {
+        schema_id: u16,
+        metadata: Vec<(String, String)>,
+    },
+    Rosbag2 {
+        offered_qos_profiles: String,
+        type_description_hash: String,
+    },
 }
 
 /// What the scanner learnt about one connection from the index, without decompressing.
@@ -61,38 +90,57 @@ pub struct ConnectionStats {
     pub last: Option<Time>,
 }
 
-/// One chunk of the bag as located by the scanner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkInfo {
-    /// File offset of the chunk record (its header length field).
-    pub pos: u64,
-    /// File offset and length of the (possibly compressed) chunk data.
-    pub data_pos: u64,
-    pub data_len: u64,
-    pub compression: Compression,
-    /// Uncompressed size declared in the chunk header.
-    pub uncompressed_size: u64,
-    /// Earliest and latest receive time of the messages in the chunk.
+/// One unit a storage reads at once (a ROS1 or MCAP chunk, a run of sqlite3 rows), as
+/// planning, progress and the memory estimate see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Earliest and latest receive time of its messages.
     pub start: Time,
     pub end: Time,
-    /// Message count per connection id in this chunk.
-    pub counts: Vec<(u32, u64)>,
+    /// Bytes it takes in the file.
+    pub stored_bytes: u64,
+    /// Bytes it takes in memory once read (decompressed).
+    pub raw_bytes: u64,
+    /// `none`, `bz2`, `lz4`, `zstd`.
+    pub compression: &'static str,
+}
+
+/// Which storage a bag is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageInfo {
+    /// `ros1`, `mcap`, `sqlite3`.
+    pub id: &'static str,
+    /// ROS1: the format version (`2.0`); MCAP: the profile and writing library; rosbag2: the
+    /// metadata.yaml version.
+    pub version: String,
+    /// Further facts for `inspect`, as (label, value).
+    pub details: Vec<(String, String)>,
+}
+
+/// One file of a bag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub size: u64,
 }
 
 /// Everything known about a bag after the scan: enough for `inspect`, planning and window reads.
 #[derive(Debug, Clone)]
 pub struct BagSummary {
+    /// What was opened: a file, or a rosbag2 directory.
     pub path: PathBuf,
+    pub storage: StorageInfo,
+    /// The files read: one for a bare file, each file of a split bag in order.
+    pub files: Vec<FileInfo>,
+    /// Bytes of all `files`.
     pub file_size: u64,
-    /// "2.0".
-    pub version: String,
     /// False when the bag had no usable index and was read by a sequential scan.
     pub indexed: bool,
     pub connections: Vec<Connection>,
     /// Indexed like `connections`.
     pub stats: Vec<ConnectionStats>,
-    /// In file order.
-    pub chunks: Vec<ChunkInfo>,
+    /// The storage's read units, in file order.
+    pub blocks: Vec<Block>,
     /// Warnings met while scanning (e.g. "no index: read by a sequential scan").
     pub warnings: Vec<String>,
 }
@@ -116,35 +164,45 @@ impl BagSummary {
             .collect()
     }
 
-    /// Number of chunks per compression, in the order first met in the file.
-    pub fn compression_counts(&self) -> Vec<(Compression, usize)> {
-        let mut out: Vec<(Compression, usize)> = Vec::new();
-        for c in &self.chunks {
-            match out.iter_mut().find(|(k, _)| *k == c.compression) {
+    /// Number of blocks per compression, in the order first met in the file.
+    pub fn compression_counts(&self) -> Vec<(&'static str, usize)> {
+        let mut out: Vec<(&'static str, usize)> = Vec::new();
+        for b in &self.blocks {
+            match out.iter_mut().find(|(k, _)| *k == b.compression) {
                 Some((_, n)) => *n += 1,
-                None => out.push((c.compression, 1)),
+                None => out.push((b.compression, 1)),
             }
         }
         out
     }
 
-    /// The earliest receive time at or after `t` that some chunk covers: `t` itself when a
-    /// chunk spans it, else the next chunk's start; None when no chunk ends at or after `t`.
+    /// The earliest receive time at or after `t` that some block covers: `t` itself when a
+    /// block spans it, else the next block's start; None when no block ends at or after `t`.
     pub fn next_data_time(&self, t: Time) -> Option<Time> {
-        self.chunks
+        self.blocks
             .iter()
-            .filter(|c| c.end >= t)
-            .map(|c| c.start.max(t))
+            .filter(|b| b.end >= t)
+            .map(|b| b.start.max(t))
             .min()
     }
 
-    /// Largest declared uncompressed chunk size: what one chunk in memory costs.
-    pub fn largest_chunk(&self) -> u64 {
-        self.chunks
+    /// Largest block in memory: what one read unit costs.
+    pub fn largest_block(&self) -> u64 {
+        self.blocks.iter().map(|b| b.raw_bytes).max().unwrap_or(0)
+    }
+
+    /// The blocks a read of receive times `start..end` touches.
+    pub fn blocks_between(&self, start: Time, end: Time) -> impl Iterator<Item = &Block> {
+        self.blocks
             .iter()
-            .map(|c| c.uncompressed_size)
-            .max()
-            .unwrap_or(0)
+            .filter(move |b| b.end >= start && b.start < end)
+    }
+
+    /// Bytes of the file a read of receive times `start..end` reads (for progress).
+    pub fn bytes_between(&self, start: Time, end: Time) -> u64 {
+        self.blocks_between(start, end)
+            .map(|b| b.stored_bytes)
+            .sum()
     }
 
     /// Topic names in first-seen order, without duplicates.
@@ -167,8 +225,11 @@ pub struct RawMessage {
     pub conn: usize,
     /// Receive (record) time.
     pub time: Time,
-    /// Position of the message in the file, used to order messages with equal times:
-    /// (chunk record offset, offset of the message record inside the uncompressed chunk).
+    /// Publish time, where the storage records one (MCAP); else None.
+    pub publish: Option<Time>,
+    /// Position of the message in the bag, used to order messages with equal times: unique
+    /// per message and increasing in stream order (ROS1: chunk record offset, offset of the
+    /// message record inside the uncompressed chunk).
     pub order: (u64, u64),
     pub buf: Arc<buffer::ChunkBuf>,
     pub range: Range<usize>,
@@ -200,18 +261,109 @@ pub trait BagSource: Send {
         -> Result<Option<(RawMessage, RawMessage)>, BagError>;
 }
 
-/// Open a bag file, picking the container by its magic bytes.
-pub fn open(path: &Path) -> Result<Box<dyn BagSource>, BagError> {
-    open_with_pool(path, buffer::BufferPool::new())
+/// How to open a bag.
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    /// Decompressed blocks come from this pool: a run shares one across its bags, so that each
+    /// bag does not allocate (and fault in) its buffers afresh.
+    pub pool: buffer::BufferPool,
+    /// Where storages that must decompress a whole file first put it (default: the system's
+    /// temporary directory).
+    pub tmp_dir: Option<PathBuf>,
 }
 
-/// [`open`], decompressing into buffers of `pool`: a run shares one pool across its bags, so
-/// that each bag does not allocate (and fault in) its chunk buffers afresh.
-pub fn open_with_pool(
-    path: &Path,
-    pool: buffer::BufferPool,
-) -> Result<Box<dyn BagSource>, BagError> {
-    Ok(Box::new(ros1::Ros1Bag::open_with_pool(path, pool)?))
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ros1,
+    Mcap,
+    Sqlite3,
+}
+
+impl Format {
+    /// The storage whose magic bytes `head` starts with.
+    pub fn sniff(head: &[u8]) -> Option<Format> {
+        if head.starts_with(b"#ROSBAG V2.0") {
+            Some(Format::Ros1)
+        } else if head.starts_with(b"\x89MCAP0\r\n") {
+            Some(Format::Mcap)
+        } else if head.starts_with(b"SQLite format 3\0") {
+            Some(Format::Sqlite3)
+        } else {
+            None
+        }
+    }
+}
+
+/// Open a bag with default options, picking the storage (see [`open_with`]).
+pub fn open(path: &Path) -> Result<Box<dyn BagSource>, BagError> {
+    open_with(path, &OpenOptions::default())
+}
+
+/// Open a bag, picking the storage: a directory holding `metadata.yaml` is a rosbag2 bag; a
+/// file is told by its magic bytes.
+pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, BagError> {
+    if path.is_dir() {
+        return Err(directory_error(path));
+    }
+    let head = read_head(path)?;
+    match Format::sniff(&head) {
+        Some(Format::Ros1) | None => Ok(Box::new(ros1::Ros1Bag::open_with_pool(
+            path,
+            opts.pool.clone(),
+        )?)),
+        Some(Format::Mcap) | Some(Format::Sqlite3) => Err(BagError::NotABag {
+            path: path.to_path_buf(),
+            detail: "ROS 2 storage (MCAP, sqlite3) is not supported yet".into(),
+        }),
+    }
+}
+
+/// Why a directory is not a bag this build reads: a rosbag2 directory (its `metadata.yaml`)
+/// is not read yet; any other directory is the wrong path, as a missing file is.
+pub(crate) fn directory_error(path: &Path) -> BagError {
+    if path.join("metadata.yaml").is_file() {
+        return BagError::NotABag {
+            path: path.to_path_buf(),
+            detail: "it is a rosbag2 directory (metadata.yaml): ROS 2 bags are not supported \
+                     yet; bagstream reads ROS1 .bag files"
+                .to_string(),
+        };
+    }
+    let bags = std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "bag"))
+                .count()
+        })
+        .unwrap_or(0);
+    BagError::NoBag {
+        path: path.to_path_buf(),
+        detail: match bags {
+            0 => "is a directory, not a bag file (and holds no .bag file)".to_string(),
+            n => format!(
+                "is a directory, not a bag file: give the bag files in it ({n} .bag file{})",
+                if n == 1 { "" } else { "s" }
+            ),
+        },
+    }
+}
+
+/// The first bytes of a file (fewer when it is shorter).
+fn read_head(path: &Path) -> Result<Vec<u8>, BagError> {
+    use std::io::Read;
+    let io = |source| BagError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    Ok(head)
 }
 
 /// Errors of the container layer; each names the file and, where known, the offset.
@@ -235,4 +387,7 @@ pub enum BagError {
         offset: u64,
         detail: String,
     },
+    /// A well-formed bag in a version, storage or compression this build does not read.
+    #[error("{path}: {detail}")]
+    Unsupported { path: PathBuf, detail: String },
 }

@@ -549,7 +549,7 @@ fn decode_topic(path: &Path, topic: &str) -> (Vec<RgbImage>, ImageDecoder) {
     let conns = s.connections_on(topic);
     assert_eq!(conns.len(), 1, "{topic} in {}", path.display());
     let c = &s.connections[conns[0]];
-    let schema = Schema::parse(&c.datatype, &c.message_definition).unwrap();
+    let schema = Schema::parse(&c.datatype, &c.definition).unwrap();
     let dec = ImageDecoder::new(&c.datatype, &schema).unwrap();
     let mut wanted = vec![false; s.connections.len()];
     wanted[conns[0]] = true;

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::bag::{self, BagError, BagSource, BagSummary, RawMessage};
+use crate::bag::{self, BagError, BagSource, BagSummary, Connection, RawMessage};
 use crate::camera::{CameraKind, ImageDecoder, RgbImage};
-use crate::msg::{FieldPath, Schema, StringReader};
+use crate::msg::{DefinitionStore, Encoding, FieldPath, Schema, StringReader};
 use crate::{Result, Time, NANOS};
 
 pub use template::{config_template, template, Template};
@@ -65,16 +65,16 @@ fn topics(s: &BagSummary) -> Vec<TopicInfo<'_>> {
 }
 
 fn compression(s: &BagSummary) -> String {
-    if s.chunks.is_empty() {
+    if s.blocks.is_empty() {
         return "none".into();
     }
     let kinds: Vec<String> = s
         .compression_counts()
         .iter()
-        .map(|(k, n)| format!("{} [{n}/{} chunks]", k.as_str(), s.chunks.len()))
+        .map(|(k, n)| format!("{k} [{n}/{} chunks]", s.blocks.len()))
         .collect();
-    let packed: u64 = s.chunks.iter().map(|c| c.data_len).sum();
-    let raw: u64 = s.chunks.iter().map(|c| c.uncompressed_size).sum();
+    let packed: u64 = s.blocks.iter().map(|b| b.stored_bytes).sum();
+    let raw: u64 = s.blocks.iter().map(|b| b.raw_bytes).sum();
     let ratio = if raw > 0 {
         100.0 * packed as f64 / raw as f64
     } else {
@@ -193,16 +193,25 @@ fn probe_image(bag: &mut dyn BagSource, topic: &str) -> Option<ImageProbe> {
         Err(e) => return Some(Err(format!("first message unreadable: {e}"))),
     };
     let conn = &bag.summary().connections[msg.conn];
-    Some(image_facts(
-        &conn.datatype,
-        &conn.message_definition,
-        msg.data(),
-    ))
+    Some(image_facts(conn, msg.data()))
 }
 
-fn image_facts(datatype: &str, definition: &str, msg: &[u8]) -> ImageProbe {
-    let schema = Schema::parse(datatype, definition).map_err(|e| e.to_string())?;
-    let decoder = ImageDecoder::new(datatype, &schema).map_err(|e| e.to_string())?;
+/// How a connection's messages decode: its schema (the bag's definition, else a shipped one)
+/// and wire format, as planning finds them; or why not, as one line.
+fn decoding(conn: &Connection) -> std::result::Result<(Schema, Encoding), String> {
+    let encoding = Encoding::from_name(&conn.encoding)
+        .ok_or_else(|| format!("messages encoded as `{}`, not ros1 or cdr", conn.encoding))?;
+    let schema = DefinitionStore::default()
+        .schema(&conn.datatype, &conn.schema_format, &conn.definition)
+        .map_err(|e| e.to_string())?;
+    Ok((schema, encoding))
+}
+
+fn image_facts(conn: &Connection, msg: &[u8]) -> ImageProbe {
+    let datatype = conn.datatype.as_str();
+    let (schema, wire) = decoding(conn)?;
+    let decoder =
+        ImageDecoder::with_encoding(datatype, &schema, wire).map_err(|e| e.to_string())?;
     let kind = decoder.kind();
     let text_field = if kind == CameraKind::Raw {
         "encoding"
@@ -211,7 +220,7 @@ fn image_facts(datatype: &str, definition: &str, msg: &[u8]) -> ImageProbe {
     };
     let mut encoding = FieldPath::parse(text_field)
         .ok()
-        .and_then(|p| StringReader::new(&schema, &p).ok())
+        .and_then(|p| StringReader::with_encoding(&schema, &p, wire).ok())
         .and_then(|r| {
             r.read(msg)
                 .ok()
@@ -285,10 +294,13 @@ pub fn summary_text(s: &BagSummary) -> String {
 }
 
 fn report_text(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
+    if s.storage.id != "ros1" {
+        return report_text_ros2(s, images);
+    }
     let mut out = String::new();
     let topics = topics(s);
     let _ = writeln!(out, "path:        {}", s.path.display());
-    let _ = writeln!(out, "version:     {}", s.version);
+    let _ = writeln!(out, "version:     {}", s.storage.version);
     match s.time_range() {
         Some((start, end)) => {
             let _ = writeln!(out, "duration:    {}", format_duration(end - start));
@@ -302,14 +314,14 @@ fn report_text(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
     let _ = writeln!(out, "size:        {}", human_size(s.file_size));
     let _ = writeln!(out, "messages:    {}", s.message_count());
     let _ = writeln!(out, "compression: {}", compression(s));
-    let _ = writeln!(out, "chunks:      {}", s.chunks.len());
+    let _ = writeln!(out, "chunks:      {}", s.blocks.len());
     if !s.indexed {
         let _ = writeln!(out, "index:       missing (read by a sequential scan)");
     }
     let mut types: Vec<(&str, &str)> = s
         .connections
         .iter()
-        .map(|c| (c.datatype.as_str(), c.md5sum.as_str()))
+        .map(|c| (c.datatype.as_str(), c.md5sum().unwrap_or("")))
         .collect();
     types.sort();
     types.dedup();
@@ -345,6 +357,72 @@ fn report_text(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
     out
 }
 
+/// What `ros2 bag info` prints, with each topic's rate and camera facts added, and the
+/// storage's details and warnings.
+fn report_text_ros2(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
+    let mut out = String::new();
+    const W: usize = 19;
+    for (i, f) in s.files.iter().enumerate() {
+        let label = if i == 0 { "Files:" } else { "" };
+        let name = f.path.file_name().map_or_else(
+            || f.path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        let _ = writeln!(out, "{label:<W$}{name}");
+    }
+    let _ = writeln!(out, "{:<W$}{}", "Bag size:", human_size(s.file_size));
+    let _ = writeln!(out, "{:<W$}{}", "Storage id:", s.storage.id);
+    if !s.storage.version.is_empty() {
+        let _ = writeln!(out, "{:<W$}{}", "Version:", s.storage.version);
+    }
+    for (k, v) in &s.storage.details {
+        let _ = writeln!(out, "{:<W$}{v}", format!("{k}:"));
+    }
+    match s.time_range() {
+        Some((start, end)) => {
+            let _ = writeln!(
+                out,
+                "{:<W$}{:.3}s",
+                "Duration:",
+                (end - start) as f64 / NANOS as f64
+            );
+            let _ = writeln!(out, "{:<W$}{}", "Start:", format_time(start));
+            let _ = writeln!(out, "{:<W$}{}", "End:", format_time(end));
+        }
+        None => {
+            let _ = writeln!(out, "{:<W$}0s (no messages)", "Duration:");
+        }
+    }
+    let _ = writeln!(out, "{:<W$}{}", "Messages:", s.message_count());
+    if !s.indexed {
+        let _ = writeln!(out, "{:<W$}missing (read by a linear scan)", "Index:");
+    }
+    for (i, t) in topics(s).iter().enumerate() {
+        let label = if i == 0 { "Topic information:" } else { "" };
+        let format = s
+            .connections_on(t.topic)
+            .first()
+            .map_or("", |&c| s.connections[c].encoding.as_str());
+        let rate = t
+            .rate()
+            .map_or_else(String::new, |r| format!(" | Rate: {r:.1} Hz"));
+        let image = match images.iter().find(|(name, _)| name == t.topic) {
+            Some((_, Ok(facts))) => format!(" | Image: {facts}"),
+            Some((_, Err(e))) => format!(" | Image: {e}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{label:<W$}Topic: {} | Type: {} | Count: {} | Serialization Format: {format}{rate}{image}",
+            t.topic, t.datatype, t.count
+        );
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "{:<W$}{w}", "Warning:");
+    }
+    out
+}
+
 /// The same facts as JSON; an image topic has an `image` object (`encoding`, `width`,
 /// `height`, or `error`).
 pub fn json(path: &Path) -> Result<String> {
@@ -368,6 +446,10 @@ fn report_json(s: &BagSummary, images: &[(String, ImageProbe)]) -> serde_json::V
                 "type": t.datatype,
                 "messages": t.count,
                 "connections": t.connections,
+                "serialization_format": s
+                    .connections_on(t.topic)
+                    .first()
+                    .map(|&c| s.connections[c].encoding.as_str()),
                 "rate_hz": t.rate(),
                 "start": t.first.map(|x| x as f64 / 1e9),
                 "end": t.last.map(|x| x as f64 / 1e9),
@@ -386,20 +468,22 @@ fn report_json(s: &BagSummary, images: &[(String, ImageProbe)]) -> serde_json::V
     let by_compression: serde_json::Map<String, serde_json::Value> = s
         .compression_counts()
         .into_iter()
-        .map(|(k, n)| (k.as_str().to_string(), json!(n)))
+        .map(|(k, n)| (k.to_string(), json!(n)))
         .collect();
     json!({
         "path": s.path.display().to_string(),
-        "version": s.version,
+        "storage": s.storage.id,
+        "version": s.storage.version,
+        "files": s.files.iter().map(|f| json!({"path": f.path.display().to_string(), "size_bytes": f.size})).collect::<Vec<_>>(),
         "indexed": s.indexed,
         "size_bytes": s.file_size,
         "messages": s.message_count(),
         "start": range.map(|r| r.0 as f64 / 1e9),
         "end": range.map(|r| r.1 as f64 / 1e9),
         "duration_s": range.map(|r| (r.1 - r.0) as f64 / 1e9),
-        "chunks": s.chunks.len(),
-        "compressed_bytes": s.chunks.iter().map(|c| c.data_len).sum::<u64>(),
-        "uncompressed_bytes": s.chunks.iter().map(|c| c.uncompressed_size).sum::<u64>(),
+        "chunks": s.blocks.len(),
+        "compressed_bytes": s.blocks.iter().map(|b| b.stored_bytes).sum::<u64>(),
+        "uncompressed_bytes": s.blocks.iter().map(|b| b.raw_bytes).sum::<u64>(),
         "compression": by_compression,
         "topics": topics,
         "warnings": s.warnings,

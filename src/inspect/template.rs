@@ -182,8 +182,8 @@ fn kind_of(bag: &mut dyn BagSource, t: &Topic) -> Kind {
         Err(e) => return Kind::Nothing(format!("first message unreadable: {e}")),
     };
     let conn = &bag.summary().connections[msg.conn];
-    let schema = match Schema::parse(&conn.datatype, &conn.message_definition) {
-        Ok(s) => s,
+    let (schema, wire) = match super::decoding(conn) {
+        Ok(d) => d,
         Err(e) => return Kind::Nothing(format!("not converted: {e}")),
     };
     let all: Vec<String> = schema
@@ -198,7 +198,7 @@ fn kind_of(bag: &mut dyn BagSource, t: &Topic) -> Kind {
         let Ok(path) = FieldPath::parse(field) else {
             return 0;
         };
-        let Ok(ex) = Extractor::new(&schema, &path, None) else {
+        let Ok(ex) = Extractor::with_encoding(&schema, &path, None, wire) else {
             return 0;
         };
         let mut v = Vec::new();

@@ -54,6 +54,7 @@ pub fn convert_video(
         memory: Default::default(),
         check_estimate: true,
         keep_going: false,
+        tmp_dir: None,
     })
 }
 
@@ -335,7 +336,7 @@ pub fn camera_bag(
     size: impl Fn(u32) -> (u32, u32),
     value: impl Fn(u32) -> u8,
 ) {
-    use bagstream::bag::write::{BagWriter, WriteOptions};
+    use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
     let image = bagstream::synth::IMAGE;
     let mut w = BagWriter::create(path, WriteOptions::default()).unwrap();
     let c = w.add_connection(
@@ -379,10 +380,10 @@ pub fn wait_for_log(child: &mut std::process::Child, log: &Path, ready: impl Fn(
 /// A bag with one std_msgs/Float64 topic `/a` holding `msgs` (time, value) in the order given.
 pub fn float64_bag(
     path: &Path,
-    opts: bagstream::bag::write::WriteOptions,
+    opts: bagstream::bag::ros1::write::WriteOptions,
     msgs: &[(bagstream::Time, f64)],
 ) {
-    use bagstream::bag::write::BagWriter;
+    use bagstream::bag::ros1::write::BagWriter;
     let f = bagstream::synth::FLOAT64;
     let mut w = BagWriter::create(path, opts).unwrap();
     let a = w.add_connection("/a", f.datatype, f.md5sum, f.definition, None, false);
@@ -394,7 +395,11 @@ pub fn float64_bag(
 
 /// The bag bytes with the data of `chunk` replaced by `data` (its declared uncompressed size
 /// kept). Only for bags without an index: nothing may point past the chunk.
-pub fn replace_chunk_data(bytes: &[u8], chunk: &bagstream::bag::ChunkInfo, data: &[u8]) -> Vec<u8> {
+pub fn replace_chunk_data(
+    bytes: &[u8],
+    chunk: &bagstream::bag::ros1::ChunkInfo,
+    data: &[u8],
+) -> Vec<u8> {
     let len_at = chunk.data_pos as usize - 4;
     let mut out = bytes[..len_at].to_vec();
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());

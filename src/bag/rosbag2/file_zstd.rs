@@ -7,7 +7,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::bag::seam_preview::BagError;
+use crate::bag::BagError;
 
 /// A decompressed copy that is removed when dropped.
 #[derive(Debug)]

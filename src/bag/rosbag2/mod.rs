@@ -15,17 +15,15 @@ pub mod split;
 
 use std::path::{Path, PathBuf};
 
-use crate::bag::seam_preview::{
+use crate::bag::sqlite3::{FileOptions, Sqlite3Bag};
+use crate::bag::Format;
+use crate::bag::{
     BagError, BagSource, BagSummary, ConnectionExtra, OpenOptions, RawMessage, StorageInfo,
 };
-use crate::bag::sqlite3::{self, FileOptions, Sqlite3Bag};
 use crate::Time;
 use file_zstd::TempCopy;
 use metadata::{Compression, Metadata, MetadataError, METADATA_FILE};
 use split::SplitBag;
-
-/// The first bytes of an MCAP file.
-pub const MCAP_MAGIC: &[u8; 8] = b"\x89MCAP0\r\n";
 
 /// Open the rosbag2 directory `dir`.
 pub fn open(dir: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, BagError> {
@@ -80,12 +78,10 @@ fn sniff(path: &Path) -> Result<Option<Storage>, BagError> {
             }
         }
     }
-    Ok(if head[..n].starts_with(sqlite3::MAGIC) {
-        Some(Storage::Sqlite3)
-    } else if head[..n].starts_with(MCAP_MAGIC) {
-        Some(Storage::Mcap)
-    } else {
-        None
+    Ok(match Format::sniff(&head[..n]) {
+        Some(Format::Sqlite3) => Some(Storage::Sqlite3),
+        Some(Format::Mcap) => Some(Storage::Mcap),
+        Some(Format::Ros1) | None => None,
     })
 }
 
@@ -206,7 +202,7 @@ impl WithTemp {
         let mut summary = inner.summary().clone();
         let size = std::fs::metadata(shown).map_or(0, |m| m.len());
         summary.path = shown.to_path_buf();
-        summary.files = vec![crate::bag::seam_preview::FileInfo {
+        summary.files = vec![crate::bag::FileInfo {
             path: shown.to_path_buf(),
             size,
         }];

@@ -6,7 +6,7 @@
 //! across files: the file's index is in the top 16 bits of `order.0` (a file's own `order.0`
 //! is a rowid-free 0 for sqlite3 or a file offset below 2^48 for MCAP).
 
-use crate::bag::seam_preview::{
+use crate::bag::{
     BagError, BagSource, BagSummary, Connection, ConnectionStats, RawMessage, StorageInfo,
 };
 use crate::Time;

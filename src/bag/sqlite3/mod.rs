@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::bag::buffer::BufferPool;
-use crate::bag::seam_preview::{
+use crate::bag::{
     BagError, BagSource, BagSummary, Connection as BagConnection, ConnectionExtra, FileInfo,
     RawMessage, StorageInfo,
 };

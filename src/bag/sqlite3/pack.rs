@@ -7,7 +7,7 @@ use std::sync::Arc;
 use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
 
 use crate::bag::buffer::{BufferPool, ChunkBuf};
-use crate::bag::seam_preview::RawMessage;
+use crate::bag::RawMessage;
 use crate::Time;
 
 /// Size of one pooled buffer; a larger message gets a buffer of its own size.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use crate::bag::seam_preview::{Block, ConnectionStats};
+use crate::bag::{Block, ConnectionStats};
 use crate::Time;
 
 /// Target stored bytes of one block (planning, progress and the memory estimate's unit).

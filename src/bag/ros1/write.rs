@@ -10,7 +10,8 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::record::{op, push_field, push_record, time_to_bytes, MAGIC};
-use super::{BagError, Compression};
+use super::Compression;
+use crate::bag::BagError;
 use crate::Time;
 
 /// The bag header record is padded to this size so it can be rewritten in place at the end.
@@ -327,10 +328,10 @@ mod tests {
         assert_eq!(&bytes[..13], MAGIC);
         // Chunk record starts right after the padded header.
         let hl = u32::from_le_bytes(bytes[13 + 4096..13 + 4100].try_into().unwrap()) as usize;
-        let h = crate::bag::record::Header::parse(&bytes[13 + 4100..13 + 4100 + hl]).unwrap();
+        let h = super::super::record::Header::parse(&bytes[13 + 4100..13 + 4100 + hl]).unwrap();
         assert_eq!(h.op().unwrap(), op::CHUNK);
         let bh_len = u32::from_le_bytes(bytes[13..17].try_into().unwrap()) as usize;
-        let bh = crate::bag::record::Header::parse(&bytes[17..17 + bh_len]).unwrap();
+        let bh = super::super::record::Header::parse(&bytes[17..17 + bh_len]).unwrap();
         assert!(bh.u64("index_pos").unwrap() > 4096);
         assert_eq!(bh.u32("conn_count").unwrap(), 1);
         assert_eq!(bh.u32("chunk_count").unwrap(), 1);

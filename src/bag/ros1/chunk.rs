@@ -2,10 +2,11 @@
 
 use std::ops::Range;
 
-use super::buffer::{BufferPool, ChunkBuf};
-use super::lz4::{self, Lz4Error};
 use super::record::{next_record, op, unknown_op, Header, RecordError};
-use super::{Compression, Connection};
+use super::Compression;
+use crate::bag::buffer::{BufferPool, ChunkBuf};
+use crate::bag::lz4::{self, Lz4Error};
+use crate::bag::{Connection, ConnectionExtra};
 use crate::Time;
 
 /// Buffers start no larger than this even when a chunk declares more; they grow as real bytes
@@ -173,10 +174,14 @@ pub fn parse_connection(header: &Header<'_>, data: &[u8]) -> Result<Connection, 
         id,
         topic,
         datatype,
-        md5sum: fields.opt_string("md5sum").unwrap_or_default(),
-        message_definition: fields.opt_string("message_definition").unwrap_or_default(),
-        callerid: fields.opt_string("callerid"),
-        latching: fields.get("latching") == Some(b"1"),
+        encoding: "ros1".to_string(),
+        schema_format: "ros1msg".to_string(),
+        definition: fields.opt_string("message_definition").unwrap_or_default(),
+        extra: ConnectionExtra::Ros1 {
+            md5sum: fields.opt_string("md5sum").unwrap_or_default(),
+            callerid: fields.opt_string("callerid"),
+            latching: fields.get("latching") == Some(b"1"),
+        },
     })
 }
 

@@ -5,11 +5,10 @@
 //! offsets relative to the slice; callers add the file or chunk position when they turn a
 //! [`RecordError`] into a [`BagError`].
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::BagError;
+use crate::bag::source::{FileSource, ReadAt};
+use crate::bag::BagError;
 use crate::{Time, NANOS};
 
 /// The version line every ROS1 bag starts with.
@@ -236,9 +235,8 @@ pub fn next_record(buf: &[u8], pos: usize) -> Result<Option<Record<'_>>, RecordE
 
 /// A bag file read with positioned reads only: every read is checked against the file size
 /// first, so a length field cannot make us allocate more than the file holds.
-#[derive(Debug)]
 pub struct BagFile {
-    file: File,
+    src: Box<dyn ReadAt>,
     path: PathBuf,
     size: u64,
 }
@@ -263,54 +261,26 @@ impl FileRecord {
     }
 }
 
-/// Why a directory is not a bag: a rosbag2 directory (its `metadata.yaml`) is a bag this
-/// reader cannot read yet; any other directory is the wrong path, as a missing file is.
-fn directory_error(path: &Path) -> BagError {
-    if path.join("metadata.yaml").is_file() {
-        return BagError::NotABag {
-            path: path.to_path_buf(),
-            detail: "it is a rosbag2 directory (metadata.yaml): ROS 2 bags are not supported \
-                     yet; bagstream reads ROS1 .bag files"
-                .to_string(),
-        };
-    }
-    let bags = std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "bag"))
-                .count()
-        })
-        .unwrap_or(0);
-    BagError::NoBag {
-        path: path.to_path_buf(),
-        detail: match bags {
-            0 => "is a directory, not a bag file (and holds no .bag file)".to_string(),
-            n => format!(
-                "is a directory, not a bag file: give the bag files in it ({n} .bag file{})",
-                if n == 1 { "" } else { "s" }
-            ),
-        },
-    }
-}
-
 impl BagFile {
     pub fn open(path: &Path) -> Result<Self, BagError> {
         let io = |source| BagError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if meta.is_dir() {
-            return Err(directory_error(path));
+        let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(crate::bag::directory_error(path));
         }
-        let size = meta.len();
-        Ok(BagFile {
-            file,
-            path: path.to_path_buf(),
-            size,
-        })
+        Ok(Self::from_source(
+            path.to_path_buf(),
+            Box::new(FileSource::new(file).map_err(io)?),
+        ))
+    }
+
+    /// A bag read from `src` (a file, or bytes in memory), named `path` in errors.
+    pub fn from_source(path: PathBuf, src: Box<dyn ReadAt>) -> Self {
+        let size = src.len();
+        BagFile { src, path, size }
     }
 
     pub fn path(&self) -> &Path {
@@ -356,7 +326,7 @@ impl BagFile {
     pub fn read_into(&self, pos: u64, buf: &mut [u8], what: &str) -> Result<(), BagError> {
         let len = buf.len() as u64;
         self.check_span(pos, len, what)?;
-        self.file
+        self.src
             .read_exact_at(buf, pos)
             .map_err(|source| BagError::Io {
                 path: self.path.clone(),

@@ -7,19 +7,22 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::buffer::BufferPool;
 use super::chunk::{decompress, parse_compression, parse_connection, walk_chunk, ChunkEntry};
 use super::record::{op, unknown_op, BagFile, FileRecord, Header};
-use super::{BagError, BagSummary, ChunkInfo, Compression, Connection, ConnectionStats};
+use super::{ChunkInfo, Compression};
+use crate::bag::buffer::BufferPool;
+use crate::bag::{BagError, BagSummary, Connection, ConnectionStats, FileInfo, StorageInfo};
 use crate::Time;
 
 /// The scan result: the public summary plus what the reader needs to find messages.
 #[derive(Debug, Clone)]
 pub struct Scan {
     pub summary: BagSummary,
+    /// In file order; `summary.blocks` shows them storage-neutrally.
+    pub chunks: Vec<ChunkInfo>,
     /// Bag connection id to index in `summary.connections`.
     pub conn_index: HashMap<u32, usize>,
-    /// Per connection (indexed like `summary.connections`): index in `summary.chunks` of the
+    /// Per connection (indexed like `summary.connections`): index in `chunks` of the
     /// chunk holding its first and its last message in `(time, order)` order.
     pub first_chunk: Vec<Option<usize>>,
     pub last_chunk: Vec<Option<usize>>,
@@ -87,6 +90,7 @@ type Extreme = ((Time, u64, u64), usize);
 /// Accumulates the summary; shared by both scan paths so they agree on every figure.
 struct Builder {
     summary: BagSummary,
+    chunks: Vec<ChunkInfo>,
     conn_index: HashMap<u32, usize>,
     /// Per connection: where its first and last message are.
     first: Vec<Option<Extreme>>,
@@ -99,14 +103,23 @@ impl Builder {
         Builder {
             summary: BagSummary {
                 path: file.path().to_path_buf(),
+                storage: StorageInfo {
+                    id: "ros1",
+                    version: "2.0".to_string(),
+                    details: Vec::new(),
+                },
+                files: vec![FileInfo {
+                    path: file.path().to_path_buf(),
+                    size: file.size(),
+                }],
                 file_size: file.size(),
-                version: "2.0".to_string(),
                 indexed: true,
                 connections: Vec::new(),
                 stats: Vec::new(),
-                chunks: Vec::new(),
+                blocks: Vec::new(),
                 warnings: Vec::new(),
             },
+            chunks: Vec::new(),
             conn_index: HashMap::new(),
             first: Vec::new(),
             last: Vec::new(),
@@ -144,8 +157,10 @@ impl Builder {
     fn finish(mut self, indexed: bool) -> Scan {
         self.summary.indexed = indexed;
         self.summary.warnings = self.warnings;
+        self.summary.blocks = self.chunks.iter().map(ChunkInfo::block).collect();
         Scan {
             summary: self.summary,
+            chunks: self.chunks,
             conn_index: self.conn_index,
             first_chunk: self.first.iter().map(|f| f.map(|(_, c)| c)).collect(),
             last_chunk: self.last.iter().map(|f| f.map(|(_, c)| c)).collect(),
@@ -246,7 +261,7 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
         ));
     }
     let (compression, size) = chunk_header(file, &h, info.chunk_pos)?;
-    let chunk = b.summary.chunks.len();
+    let chunk = b.chunks.len();
     let mut pos = rec.end();
     let (mut first, mut last) = (Time::MAX, Time::MIN);
     for _ in 0..info.counts.len() {
@@ -322,7 +337,7 @@ fn read_chunk_index(file: &BagFile, b: &mut Builder, info: IndexChunk) -> Result
             ),
         ));
     }
-    b.summary.chunks.push(ChunkInfo {
+    b.chunks.push(ChunkInfo {
         pos: info.chunk_pos,
         data_pos: rec.data_pos,
         data_len: rec.data_len,
@@ -447,7 +462,7 @@ fn sequential_record(
             for c in conns {
                 b.add_connection(c);
             }
-            let chunk = b.summary.chunks.len();
+            let chunk = b.chunks.len();
             let mut counts: Vec<(u32, u64)> = Vec::new();
             let (mut start, mut end) = (Time::MAX, Time::MIN);
             for (id, time, offset) in msgs {
@@ -469,7 +484,7 @@ fn sequential_record(
                 (start, end) = (0, 0);
             }
             counts.sort_unstable();
-            b.summary.chunks.push(ChunkInfo {
+            b.chunks.push(ChunkInfo {
                 pos,
                 data_pos: rec.data_pos,
                 data_len: rec.data_len,
@@ -489,8 +504,9 @@ fn sequential_record(
 
 #[cfg(test)]
 mod tests {
+    use super::super::write::{BagWriter, WriteOptions};
     use super::*;
-    use crate::bag::write::{BagWriter, WriteOptions};
+    use crate::bag::ConnectionExtra;
     use crate::NANOS;
 
     fn write_bag(path: &Path, compression: Compression, write_index: bool) {
@@ -533,20 +549,23 @@ mod tests {
     fn check(scan: &Scan) {
         let s = &scan.summary;
         assert_eq!(s.connections.len(), 2);
-        assert_eq!(s.connections[1].callerid.as_deref(), Some("/node"));
-        assert!(s.connections[1].latching);
+        assert_eq!(s.connections[1].callerid(), Some("/node"));
+        assert!(matches!(
+            s.connections[1].extra,
+            ConnectionExtra::Ros1 { latching: true, .. }
+        ));
         assert_eq!(s.stats[0].count, 40);
         assert_eq!(s.stats[0].first, Some(100 * NANOS - 39 * NANOS / 10));
         assert_eq!(s.stats[0].last, Some(100 * NANOS));
         assert_eq!(s.stats[1].count, 20);
         assert_eq!(s.stats[1].first, Some(50 * NANOS));
         assert_eq!(s.stats[1].last, Some(88 * NANOS));
-        assert!(s.chunks.len() > 3, "{} chunks", s.chunks.len());
+        assert!(scan.chunks.len() > 3, "{} chunks", scan.chunks.len());
         // /a's first message (earliest time) is in the last chunk, its last in the first.
-        assert_eq!(scan.first_chunk[0], Some(s.chunks.len() - 1));
+        assert_eq!(scan.first_chunk[0], Some(scan.chunks.len() - 1));
         assert_eq!(scan.last_chunk[0], Some(0));
         assert_eq!(scan.first_chunk[1], Some(0));
-        let total: u64 = s
+        let total: u64 = scan
             .chunks
             .iter()
             .flat_map(|c| c.counts.iter().map(|x| x.1))
@@ -565,7 +584,7 @@ mod tests {
             assert!(indexed.summary.indexed);
             assert!(indexed.summary.warnings.is_empty());
             check(&indexed);
-            assert!(indexed.summary.chunks.iter().all(|ch| ch.compression == c));
+            assert!(indexed.chunks.iter().all(|ch| ch.compression == c));
 
             let p2 = dir.path().join(format!("{}_noindex.bag", c.as_str()));
             write_bag(&p2, c, false);
@@ -574,7 +593,7 @@ mod tests {
             assert_eq!(seq.summary.warnings.len(), 1, "{:?}", seq.summary.warnings);
             assert!(seq.summary.warnings[0].contains(&p2.display().to_string()));
             check(&seq);
-            for (a, b) in indexed.summary.chunks.iter().zip(&seq.summary.chunks) {
+            for (a, b) in indexed.chunks.iter().zip(&seq.chunks) {
                 assert_eq!((a.start, a.end, &a.counts), (b.start, b.end, &b.counts));
             }
         }
@@ -587,13 +606,13 @@ mod tests {
         write_bag(&p, Compression::Lz4, false);
         let full = scan(&p).unwrap();
         let bytes = std::fs::read(&p).unwrap();
-        let last = full.summary.chunks.last().unwrap();
+        let last = full.chunks.last().unwrap();
         // Cut in the middle of the last chunk's data.
         let cut = last.data_pos + last.data_len / 2;
         let t = dir.path().join("cut.bag");
         std::fs::write(&t, &bytes[..cut as usize]).unwrap();
         let s = scan(&t).unwrap();
-        assert_eq!(s.summary.chunks.len(), full.summary.chunks.len() - 1);
+        assert_eq!(s.chunks.len(), full.chunks.len() - 1);
         let w = s.summary.warnings.join("\n");
         assert!(w.contains(&format!("offset {}", last.pos)), "{w}");
         assert_eq!(
@@ -624,7 +643,7 @@ mod tests {
     /// window but one huge one skip that chunk, losing its messages without a word.
     #[test]
     fn chunk_info_times_that_disagree_with_the_index_data_fall_back_to_sequential() {
-        use crate::bag::record::{field_value_offset, next_record};
+        use super::super::record::{field_value_offset, next_record};
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.bag");
         write_bag(&p, Compression::None, true);
@@ -687,14 +706,14 @@ mod tests {
             .unwrap()
             .summary;
         assert_eq!(s.message_count(), 0);
-        assert!(s.chunks.is_empty());
+        assert!(s.blocks.is_empty());
         let s = scan(&root.join("robot_state_publisher/joint_states_indexed.bag"))
             .unwrap()
             .summary;
         assert_eq!(s.message_count(), 1598);
-        assert_eq!(s.compression_counts(), vec![(Compression::Bz2, 5)]);
+        assert_eq!(s.compression_counts(), vec![("bz2", 5)]);
         let s = scan(&root.join("embag/test.bag")).unwrap().summary;
         assert_eq!(s.message_count(), 15);
-        assert_eq!(s.chunks.len(), 6);
+        assert_eq!(s.blocks.len(), 6);
     }
 }

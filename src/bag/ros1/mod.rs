@@ -1,16 +1,72 @@
-//! [`Ros1Bag`]: window reads over a scanned ROS1 bag, one decompressed chunk at a time.
+//! The ROS1 bag (format 2.0) storage: [`Ros1Bag`] gives window reads over a scanned bag, one
+//! decompressed chunk at a time.
+
+pub mod chunk;
+pub mod record;
+pub mod scan;
+#[cfg(any(test, feature = "testkit"))]
+pub mod write;
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use self::chunk::{decompress, walk_chunk, ChunkEntry};
+use self::record::{BagFile, RecordError};
+use self::scan::{scan_file, Scan};
 use super::buffer::{BufferPool, ChunkBuf};
-use super::chunk::{decompress, walk_chunk, ChunkEntry};
-use super::record::{BagFile, RecordError};
-use super::scan::{scan_file, Scan};
-use super::{BagError, BagSource, BagSummary, Compression, RawMessage};
+use super::{BagError, BagSource, BagSummary, RawMessage, ReadAt};
 use crate::Time;
+
+/// Chunk compression as named in the bag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    None,
+    Bz2,
+    Lz4,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Bz2 => "bz2",
+            Compression::Lz4 => "lz4",
+        }
+    }
+}
+
+/// One chunk of the bag as located by the scanner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkInfo {
+    /// File offset of the chunk record (its header length field).
+    pub pos: u64,
+    /// File offset and length of the (possibly compressed) chunk data.
+    pub data_pos: u64,
+    pub data_len: u64,
+    pub compression: Compression,
+    /// Uncompressed size declared in the chunk header.
+    pub uncompressed_size: u64,
+    /// Earliest and latest receive time of the messages in the chunk.
+    pub start: Time,
+    pub end: Time,
+    /// Message count per connection id in this chunk.
+    pub counts: Vec<(u32, u64)>,
+}
+
+impl ChunkInfo {
+    /// The chunk as the storage-neutral summary shows it.
+    pub fn block(&self) -> super::Block {
+        super::Block {
+            start: self.start,
+            end: self.end,
+            stored_bytes: self.data_len,
+            raw_bytes: self.uncompressed_size,
+            compression: self.compression.as_str(),
+        }
+    }
+}
 
 /// Chunks kept decompressed between windows. Each is kept only while it still overlaps later
 /// windows; the bound matters for bags whose chunks overlap in time (out of order recordings).
@@ -44,7 +100,19 @@ impl Ros1Bag {
 
     /// [`Ros1Bag::open`], decompressing into buffers of `pool` (shared with other bags).
     pub fn open_with_pool(path: &Path, pool: BufferPool) -> Result<Self, BagError> {
-        let file = BagFile::open(path)?;
+        Self::from_file(BagFile::open(path)?, pool)
+    }
+
+    /// A bag read from `src` (a file, or bytes in memory), named `name` in errors.
+    pub fn from_source(
+        name: PathBuf,
+        src: Box<dyn ReadAt>,
+        pool: BufferPool,
+    ) -> Result<Self, BagError> {
+        Self::from_file(BagFile::from_source(name, src), pool)
+    }
+
+    fn from_file(file: BagFile, pool: BufferPool) -> Result<Self, BagError> {
         let scan = scan_file(&file)?;
         Ok(Ros1Bag {
             file,
@@ -55,6 +123,11 @@ impl Ros1Bag {
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         })
+    }
+
+    /// The bag's chunks, in file order.
+    pub fn chunks(&self) -> &[ChunkInfo] {
+        &self.scan.chunks
     }
 
     /// Number of chunks currently held decompressed (for tests and memory reports).
@@ -130,24 +203,22 @@ impl Ros1Bag {
         RawMessage {
             conn: m.0,
             time: m.1,
-            order: (self.scan.summary.chunks[l.chunk].pos, m.2),
+            publish: None,
+            order: (self.scan.chunks[l.chunk].pos, m.2),
             buf: l.buf.clone(),
             range: m.3.clone(),
         }
     }
 
     fn chunk_has_wanted(&self, chunk: usize, wanted: &[bool]) -> bool {
-        self.scan.summary.chunks[chunk]
-            .counts
-            .iter()
-            .any(|&(id, n)| {
-                n > 0
-                    && self
-                        .scan
-                        .conn_index
-                        .get(&id)
-                        .is_some_and(|&c| wanted.get(c).copied().unwrap_or(false))
-            })
+        self.scan.chunks[chunk].counts.iter().any(|&(id, n)| {
+            n > 0
+                && self
+                    .scan
+                    .conn_index
+                    .get(&id)
+                    .is_some_and(|&c| wanted.get(c).copied().unwrap_or(false))
+        })
     }
 }
 
@@ -164,7 +235,7 @@ impl BagSource for Ros1Bag {
         out: &mut Vec<RawMessage>,
     ) -> Result<(), BagError> {
         // Windows advance forward: a chunk that ends before this one starts is done with.
-        let chunks = &self.scan.summary.chunks;
+        let chunks = &self.scan.chunks;
         self.cache.retain(|l| chunks[l.chunk].end >= start);
         if end <= start {
             return Ok(());
@@ -191,7 +262,7 @@ impl BagSource for Ros1Bag {
         }
         out[first_new..].sort_by_key(|m| (m.time, m.order));
         // Keep only chunks that reach past this window, the soonest needed first.
-        let chunks = &self.scan.summary.chunks;
+        let chunks = &self.scan.chunks;
         self.cache.retain(|l| chunks[l.chunk].end >= end);
         if self.cache.len() > MAX_CACHED {
             self.cache.sort_by_key(|l| chunks[l.chunk].start);
@@ -214,7 +285,7 @@ impl BagSource for Ros1Bag {
         // pass and must not evict what it holds.
         let first_chunk = self.load(fc)?;
         let last_chunk = if lc == fc { None } else { Some(self.load(lc)?) };
-        let chunks = &self.scan.summary.chunks;
+        let chunks = &self.scan.chunks;
         let key =
             |l: &Loaded, m: &(usize, Time, u64, Range<usize>)| (m.1, chunks[l.chunk].pos, m.2);
         let first = first_chunk
@@ -233,7 +304,7 @@ impl BagSource for Ros1Bag {
         match (first, last) {
             (Some(f), Some(l)) => Ok(Some((f, l))),
             _ => Err(self.file.corrupt(
-                self.scan.summary.chunks[fc].pos,
+                self.scan.chunks[fc].pos,
                 format!(
                     "the index places messages of connection {} in this chunk but it holds none",
                     self.scan.summary.connections[conn].id
@@ -251,7 +322,7 @@ fn load_chunk(
     raw: &mut Vec<u8>,
     chunk: usize,
 ) -> Result<Loaded, BagError> {
-    let info = &scan.summary.chunks[chunk];
+    let info = &scan.chunks[chunk];
     let buf = if info.compression == Compression::None && info.data_len == info.uncompressed_size {
         // Straight from the file into the chunk buffer: one copy.
         let mut buf = pool.take(info.data_len as usize);
@@ -321,9 +392,8 @@ fn load_chunk(
 
 #[cfg(test)]
 mod tests {
+    use super::write::{BagWriter, WriteOptions};
     use super::*;
-    use crate::bag::write::{BagWriter, WriteOptions};
-    use crate::bag::Compression;
     use crate::NANOS;
 
     /// A bag with three connections (two on one topic), messages out of time order and equal
@@ -399,7 +469,7 @@ mod tests {
                 let want = expected(&write_bag(&p, c, indexed));
                 let mut bag = Ros1Bag::open(&p).unwrap();
                 assert_eq!(bag.summary().indexed, indexed);
-                assert!(bag.summary().chunks.len() > 5);
+                assert!(bag.chunks().len() > 5);
                 assert_eq!(bag.summary().message_count(), want.len() as u64);
                 for step in [NANOS / 1000, NANOS / 30, NANOS / 3, NANOS, 100 * NANOS] {
                     assert_eq!(
@@ -480,7 +550,7 @@ mod tests {
         }
         w.finish().unwrap();
         let mut bag = Ros1Bag::open(&p).unwrap();
-        let chunks = bag.summary().chunks.len() as u64;
+        let chunks = bag.chunks().len() as u64;
         assert!(chunks > 3);
         let mut n = 0;
         let mut t = NANOS;
@@ -502,7 +572,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.bag");
         write_bag(&p, Compression::Lz4, true);
-        let chunks = Ros1Bag::open(&p).unwrap().summary().chunks.clone();
+        let chunks = Ros1Bag::open(&p).unwrap().chunks().to_vec();
         assert!(chunks.len() >= 6, "{} chunks", chunks.len());
         let mut bytes = std::fs::read(&p).unwrap();
         for c in &chunks[3..6] {
@@ -526,17 +596,17 @@ mod tests {
     /// would be read by some windows and not by others.
     #[test]
     fn a_message_time_that_disagrees_with_the_index_is_an_error() {
-        use crate::bag::record::{field_value_offset, next_record};
+        use super::record::{field_value_offset, next_record};
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.bag");
         write_bag(&p, Compression::None, true);
-        let chunk = Ros1Bag::open(&p).unwrap().summary().chunks[2].clone();
+        let chunk = Ros1Bag::open(&p).unwrap().chunks()[2].clone();
         let mut bytes = std::fs::read(&p).unwrap();
         let data = chunk.data_pos as usize..(chunk.data_pos + chunk.data_len) as usize;
         let mut pos = 0;
         let rec = loop {
             let r = next_record(&bytes[data.clone()], pos).unwrap().unwrap();
-            if r.header.op().unwrap() == crate::bag::record::op::MESSAGE_DATA {
+            if r.header.op().unwrap() == super::record::op::MESSAGE_DATA {
                 break data.start + r.pos;
             }
             pos = r.end;
