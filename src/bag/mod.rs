@@ -13,7 +13,9 @@ pub mod buffer;
 pub mod lz4;
 pub mod mcap;
 pub mod ros1;
+pub mod rosbag2;
 pub mod source;
+pub mod sqlite3;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -386,4 +388,7 @@ pub enum BagError {
         offset: u64,
         detail: String,
     },
+    /// A well-formed bag in a version, storage or compression this build does not read.
+    #[error("{path}: {detail}")]
+    Unsupported { path: PathBuf, detail: String },
 }
