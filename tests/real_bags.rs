@@ -145,14 +145,31 @@ fn pr2_joint_states_with_old_roslib_header() {
     }
 }
 
-/// Whether `path` starts like a ROS1 bag (format 2.0).
-fn is_ros1_bag(path: &Path) -> bool {
+/// What an input of ../shared/bags is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// A ROS1 bag (format 2.0).
+    Ros1,
+    /// ROS 2 storage: a rosbag2 directory, an MCAP or sqlite3 file, a whole-file zstd one.
+    Ros2,
+    /// Anything else (licenses, READMEs, metadata.yaml itself).
+    Other,
+}
+
+fn input_kind(path: &Path) -> Input {
     use std::io::Read;
-    let mut head = [0u8; 13];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && &head == b"#ROSBAG V2.0\n"
+    if path.is_dir() || path.extension().is_some_and(|e| e == "zstd") {
+        return Input::Ros2;
+    }
+    let mut head = Vec::new();
+    let _ = std::fs::File::open(path).map(|f| f.take(16).read_to_end(&mut head));
+    if head.starts_with(b"#ROSBAG V2.0\n") {
+        Input::Ros1
+    } else if head.starts_with(b"\x89MCAP0\r\n") || head.starts_with(b"SQLite format 3\0") {
+        Input::Ros2
+    } else {
+        Input::Other
+    }
 }
 
 /// Everything a user could hand to `bagstream convert` from `dir`: every file, and every
@@ -212,7 +229,11 @@ fn numeric_config(bag: &Path) -> Option<String> {
     let mut features = String::new();
     for (n, (_, topic)) in topics.iter().enumerate() {
         let c = &s.connections[s.connections_on(topic)[0]];
-        let field = match bagstream::msg::Schema::parse(&c.datatype, &c.definition) {
+        let field = match bagstream::msg::DefinitionStore::default().schema(
+            &c.datatype,
+            &c.schema_format,
+            &c.definition,
+        ) {
             Err(_) => "data".to_string(),
             Ok(schema) => {
                 let blob = |name: &str| {
@@ -246,9 +267,10 @@ fn every_file_of_shared_bags_converts_or_fails_cleanly() {
     let Some(bags) = shared_bags() else { return };
     let bin = env!("CARGO_BIN_EXE_bagstream");
     let dir = tempfile::tempdir().unwrap();
-    let (mut converted, mut ros1, mut refused) = (0, 0, 0);
+    let (mut ros1, mut ros2, mut others) = (0, 0, 0);
+    let (mut ros1_converted, mut ros2_converted) = (0, 0);
     for (i, input) in everything(&bags).iter().enumerate() {
-        let bag = is_ros1_bag(input);
+        let kind = input_kind(input);
         let inspect = Command::new(bin)
             .arg("inspect")
             .arg(input)
@@ -256,22 +278,36 @@ fn every_file_of_shared_bags_converts_or_fails_cleanly() {
             .unwrap();
         let code = inspect.status.code();
         let stderr = String::from_utf8_lossy(&inspect.stderr);
-        if bag {
-            ros1 += 1;
-            assert!(
-                matches!(code, Some(0..=2)),
-                "{}: inspect exited {code:?}: {stderr}",
-                input.display()
-            );
-            if code != Some(0) {
-                one_error_line(input, "inspect", &stderr);
+        match kind {
+            Input::Ros1 => {
+                ros1 += 1;
+                assert!(
+                    matches!(code, Some(0..=2)),
+                    "{}: inspect exited {code:?}: {stderr}",
+                    input.display()
+                );
+                if code != Some(0) {
+                    one_error_line(input, "inspect", &stderr);
+                }
             }
-        } else {
-            assert_eq!(code, Some(1), "{}: inspect: {stderr}", input.display());
-            let line = one_error_line(input, "inspect", &stderr);
-            assert!(line.contains("not a ROS1 bag"), "{line}");
+            // Every ROS 2 input answers inspect.
+            Input::Ros2 => {
+                ros2 += 1;
+                assert_eq!(code, Some(0), "{}: inspect: {stderr}", input.display());
+            }
+            Input::Other => {
+                others += 1;
+                assert_eq!(code, Some(1), "{}: inspect: {stderr}", input.display());
+                let line = one_error_line(input, "inspect", &stderr);
+                assert!(line.contains("not a bag"), "{line}");
+            }
         }
-        let cfg = if bag { numeric_config(input) } else { None }.unwrap_or_else(|| {
+        let cfg = if kind == Input::Other {
+            None
+        } else {
+            numeric_config(input)
+        }
+        .unwrap_or_else(|| {
             "fps: 10\ntask: any\nfeatures:\n  x: {topic: /none, field: data}\n".into()
         });
         let cfg_path = dir.path().join(format!("c{i}.yaml"));
@@ -288,16 +324,23 @@ fn every_file_of_shared_bags_converts_or_fails_cleanly() {
         let stderr = String::from_utf8_lossy(&run.stderr);
         match run.status.code() {
             Some(0) => {
-                assert!(bag, "{}: converted but is not a ROS1 bag", input.display());
-                converted += 1;
+                assert!(
+                    kind != Input::Other,
+                    "{}: converted but is not a bag",
+                    input.display()
+                );
+                if kind == Input::Ros1 {
+                    ros1_converted += 1;
+                } else {
+                    ros2_converted += 1;
+                }
                 assert!(out.join("meta/info.json").is_file());
             }
             Some(code @ (1 | 2)) => {
                 let line = one_error_line(input, "convert", &stderr);
-                if !bag {
-                    refused += 1;
+                if kind == Input::Other {
                     assert_eq!(code, 1, "{line}");
-                    assert!(line.contains("not a ROS1 bag"), "{line}");
+                    assert!(line.contains("not a bag"), "{line}");
                 }
                 assert!(
                     !out.exists(),
@@ -313,9 +356,32 @@ fn every_file_of_shared_bags_converts_or_fails_cleanly() {
             ),
         }
     }
-    eprintln!("{ros1} ROS1 bags, {converted} converted; {refused} other inputs refused");
+    eprintln!(
+        "{ros1} ROS1 bags, {ros1_converted} converted; {ros2} ROS 2 inputs, {ros2_converted} \
+         converted; {others} other files refused"
+    );
     assert!(ros1 >= 25, "only {ros1} ROS1 bags found");
-    assert!(converted >= 10, "only {converted} bags converted");
-    // The ROS 2 files (MCAP, sqlite3, zstd) and directories, licenses and READMEs.
-    assert!(refused >= 40, "only {refused} other inputs");
+    assert!(
+        ros1_converted >= 10,
+        "only {ros1_converted} ROS1 bags converted"
+    );
+    assert!(ros2 >= 40, "only {ros2} ROS 2 inputs found");
+    assert!(
+        ros2_converted >= 20,
+        "only {ros2_converted} ROS 2 inputs converted"
+    );
+}
+
+/// The split bags are one recording each: every file's messages counted once.
+#[test]
+fn split_bags_count_every_message_once() {
+    let Some(bags) = shared_bags() else { return };
+    for name in ["rosbag2/sqlite3_wbag_split", "rosbag2/mcap_wbag_split"] {
+        let bag = bagstream::bag::open(&bags.join(name)).unwrap();
+        let s = bag.summary();
+        assert_eq!(s.message_count(), 6074, "{name}");
+        assert_eq!(s.files.len(), 5, "{name}");
+        let text = bagstream::inspect::summary_text(s);
+        assert!(text.contains("Messages:          6074"), "{name}: {text}");
+    }
 }

@@ -142,8 +142,12 @@ pub struct BagSummary {
     pub stats: Vec<ConnectionStats>,
     /// The storage's read units, in file order.
     pub blocks: Vec<Block>,
-    /// Warnings met while scanning (e.g. "no index: read by a sequential scan").
+    /// Warnings met while scanning (e.g. "no index: read by a sequential scan"): the bag is
+    /// damaged or disagrees with itself.
     pub warnings: Vec<String>,
+    /// What the user should know that is not damage (e.g. a temporary decompressed copy and
+    /// the disk space it takes).
+    pub notes: Vec<String>,
 }
 
 impl BagSummary {
@@ -385,7 +389,7 @@ pub enum BagError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a ROS1 bag (format 2.0): {detail}")]
+    #[error("{path}: not a bag: {detail}")]
     NotABag { path: PathBuf, detail: String },
     /// The path names no bag at all (a directory that is not a ROS 2 bag): the command line's
     /// fault, like a path that does not exist.

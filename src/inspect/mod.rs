@@ -420,6 +420,9 @@ fn report_text_ros2(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
     for w in &s.warnings {
         let _ = writeln!(out, "{:<W$}{w}", "Warning:");
     }
+    for n in &s.notes {
+        let _ = writeln!(out, "{:<W$}{n}", "Note:");
+    }
     out
 }
 
@@ -487,6 +490,7 @@ fn report_json(s: &BagSummary, images: &[(String, ImageProbe)]) -> serde_json::V
         "compression": by_compression,
         "topics": topics,
         "warnings": s.warnings,
+        "notes": s.notes,
     })
 }
 

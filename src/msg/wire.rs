@@ -741,10 +741,18 @@ impl<'a, const CDR: bool> Cursor<'a, CDR> {
                         )))
                     }
                     (a, b) => {
+                        // A frame of rosbag2's per-message compression read without the
+                        // metadata.yaml that says so.
+                        let hint = if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                            ": it is zstd-compressed (rosbag2 compression_mode MESSAGE); open \
+                             the bag's directory, whose metadata.yaml says so"
+                        } else {
+                            ""
+                        };
                         return Err(DecodeError::Invalid(format!(
                             "the message does not start with a CDR encapsulation header (bytes \
-                             {a:02x} {b:02x}; expected 00 00 or 00 01)"
-                        )))
+                             {a:02x} {b:02x}; expected 00 00 or 00 01){hint}"
+                        )));
                     }
                 };
                 Ok(Cursor {

@@ -94,6 +94,7 @@ pub fn build(file: &McapFile, scan: &Scan) -> Result<BagSummary, BagError> {
         stats,
         blocks,
         warnings: scan.warnings.clone(),
+        notes: Vec::new(),
     })
 }
 

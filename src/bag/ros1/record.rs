@@ -392,18 +392,17 @@ impl BagFile {
             return Ok(MAGIC.len() as u64);
         }
         if let Some(kind) = known_format(&head) {
-            return Err(not_a_bag(format!(
-                "it is {kind}; bagstream reads ROS1 bags only"
-            )));
+            return Err(not_a_bag(format!("it is {kind}")));
         }
         if head.len() < MAGIC.len() && MAGIC.starts_with(&head) {
             return Err(not_a_bag(format!(
-                "file is only {} bytes, cut inside the version line",
+                "a ROS1 bag file of only {} bytes, cut inside the version line",
                 self.size
             )));
         }
         Err(not_a_bag(format!(
-            "starts with {:?}, expected {:?}",
+            "starts with {:?}, which is neither a ROS1 bag ({:?}), an MCAP file nor an SQLite \
+             database (rosbag2 .db3)",
             String::from_utf8_lossy(&head),
             String::from_utf8_lossy(MAGIC)
         )))

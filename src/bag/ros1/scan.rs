@@ -118,6 +118,7 @@ impl Builder {
                 stats: Vec::new(),
                 blocks: Vec::new(),
                 warnings: Vec::new(),
+                notes: Vec::new(),
             },
             chunks: Vec::new(),
             conn_index: HashMap::new(),

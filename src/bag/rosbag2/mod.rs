@@ -216,7 +216,7 @@ impl WithTemp {
             size,
         }];
         summary.file_size = size;
-        summary.warnings.push(note);
+        summary.notes.push(note);
         for (k, v) in summary.storage.details.iter_mut() {
             if k == "compression" {
                 *v = "zstd file".into();

@@ -43,6 +43,7 @@ impl SplitBag {
     ) -> SplitBag {
         let mut connections: Vec<Connection> = Vec::new();
         let mut stats: Vec<ConnectionStats> = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
         let mut maps = Vec::with_capacity(files.len());
         let mut blocks = Vec::new();
         let mut infos = Vec::new();
@@ -91,6 +92,7 @@ impl SplitBag {
                     warnings.push(w.clone());
                 }
             }
+            notes.extend(s.notes.iter().cloned());
         }
         let wanted = files
             .iter()
@@ -107,6 +109,7 @@ impl SplitBag {
                 stats,
                 blocks,
                 warnings,
+                notes,
             },
             files,
             maps,

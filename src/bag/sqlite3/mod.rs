@@ -250,6 +250,7 @@ impl Sqlite3Bag {
             stats,
             blocks,
             warnings,
+            notes: Vec::new(),
         };
         Ok(Sqlite3Bag {
             db,
