@@ -26,8 +26,8 @@ test:
 	if [ "$$n" -gt 0 ]; then echo "$$n tests skipped:"; sed 's/^/  /' $(SKIPPED)/*; \
 	else echo "no test skipped"; fi; exit $$status
 
-# The in-tree fuzzer (examples/fuzz.rs): each target (bag reader, definition parser, dynamic
-# decoder, CDR decoder) for FUZZ_SECS seconds; prints executions and crashes per target, fails
+# The in-tree fuzzer (examples/fuzz.rs): each target (ROS1 bag reader, MCAP reader, definition
+# parser, dynamic decoder, CDR decoder) for FUZZ_SECS seconds; prints executions and crashes per target, fails
 # on a crash.
 # The dev profile (overflow checks on) shares the test build; FUZZ_FLAGS=--release for speed.
 FUZZ_SECS ?= 60

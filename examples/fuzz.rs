@@ -1,9 +1,13 @@
 //! An in-tree fuzzer that runs on stable Rust (cargo-fuzz needs nightly).
 //!
-//! Four targets:
-//! - `bag`: the bag reader: open (scan, with the sequential fallback), read every message in
+//! Five targets:
+//! - `bag`: the ROS1 bag reader: open (scan, with the sequential fallback), read every message in
 //!   one window and in a few smaller ones, first and last message of every connection, and the
 //!   extractors of every connection over what was read.
+//! - `mcap`: the MCAP reader, the same way (no decoders: `cdr` covers those), seeded with the
+//!   small MCAP files of ../shared/bags and generated ones (zstd, lz4 and uncompressed chunks,
+//!   without message indexes, without summary, messages outside chunks); length mutations
+//!   hit the u64 record lengths, top level and inside uncompressed chunks.
 //! - `def`: the message-definition parsers (ROS1 and ROS 2 dialects), then everything built on
 //!   a schema (leaves, numeric fields, which compiles every extractor, stamp readers, image
 //!   decoders).
@@ -24,7 +28,7 @@
 //! one single allocation above 256 MiB counts as a crash and is saved to the crash directory.
 //!
 //! ```sh
-//! cargo run --release --example fuzz -- --secs 60 [--target bag|def|decode|cdr|all] [--seed N]
+//! cargo run --release --example fuzz -- --secs 60 [--target bag|mcap|def|decode|cdr|all] [--seed N]
 //!     [--bags ../shared/bags] [--crashes out/fuzz-crashes]
 //! cargo run --release --example fuzz -- --replay bag out/fuzz-crashes/bag-....bin
 //! ```
@@ -38,6 +42,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bagstream::bag::buffer::BufferPool;
+use bagstream::bag::mcap::testwrite::{Opts as McapOpts, Writer as McapWriter};
+use bagstream::bag::mcap::McapBag;
 use bagstream::bag::ros1::write::{BagWriter, WriteOptions};
 use bagstream::bag::ros1::Compression;
 use bagstream::bag::ros1::Ros1Bag;
@@ -184,6 +190,147 @@ fn generated_bags(dir: &Path) -> Vec<PathBuf> {
     w.finish().expect("seed bag");
     out.push(p);
     out
+}
+
+/// The small MCAP files under `dir` (at most [`MAX_SEED`] bytes each).
+fn mcap_files(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "mcap")
+                && std::fs::metadata(&p).is_ok_and(|m| m.len() <= MAX_SEED)
+            {
+                if let Ok(b) = std::fs::read(&p) {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Small generated MCAP files in each layout the reader handles.
+fn generated_mcaps() -> Vec<Vec<u8>> {
+    let base = McapOpts {
+        chunk_size: 300,
+        ..McapOpts::default()
+    };
+    let layouts = [
+        base,
+        McapOpts {
+            compression: "lz4",
+            ..base
+        },
+        McapOpts {
+            compression: "",
+            ..base
+        },
+        McapOpts {
+            message_indexes: false,
+            ..base
+        },
+        McapOpts {
+            summary: false,
+            compression: "",
+            ..base
+        },
+        McapOpts {
+            chunk_size: 0,
+            ..base
+        },
+    ];
+    layouts
+        .iter()
+        .map(|&o| {
+            let mut w = McapWriter::new(o);
+            w.schema(1, "std_msgs/msg/Float64", "ros2msg", b"float64 data\n");
+            w.channel(1, 1, "/a", "cdr", &[("k", "v")]);
+            w.channel(2, 0, "/b", "cdr", &[]);
+            for i in 0..40u64 {
+                // Out of order now and then, so that chunks overlap in time.
+                let t = 1_000_000_000 + ((i * 7) % 40) * 10_000_000;
+                w.message(1 + (i % 2) as u16, t, t, &(i as f64).to_le_bytes());
+            }
+            w.finish()
+        })
+        .collect()
+}
+
+/// Offsets of the record length fields of an MCAP file (the low 4 bytes of each u64), top
+/// level and inside uncompressed chunks.
+fn mcap_length_fields(b: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    mcap_walk_lengths(b, 8, b.len(), &mut out, 0);
+    out
+}
+
+fn mcap_walk_lengths(b: &[u8], mut pos: usize, end: usize, out: &mut Vec<usize>, depth: usize) {
+    let u64_at = |p: usize| -> Option<usize> {
+        let s = b.get(p..p.checked_add(8)?)?;
+        usize::try_from(u64::from_le_bytes(s.try_into().ok()?)).ok()
+    };
+    while out.len() < 4096 && pos < end {
+        let Some(len) = u64_at(pos + 1) else { return };
+        out.push(pos + 1);
+        let body = pos + 9;
+        // An uncompressed chunk (empty compression string): its records are records too.
+        if depth == 0 && b[pos] == 0x06 && b.get(body + 28..body + 32) == Some(&[0, 0, 0, 0][..]) {
+            out.push(body + 32);
+            let records = body + 40;
+            mcap_walk_lengths(b, records, body.saturating_add(len).min(end), out, 1);
+        }
+        let Some(next) = body.checked_add(len) else {
+            return;
+        };
+        pos = next;
+    }
+}
+
+/// The MCAP reader over `input` in memory.
+fn exercise_mcap(input: &[u8]) -> Result<String, String> {
+    let src = Box::new(SliceSource::new(input.to_vec()));
+    let mut bag = McapBag::from_source(PathBuf::from("input.mcap"), src, BufferPool::new())
+        .map_err(|e| e.to_string())?;
+    let s = bag.summary().clone();
+    let n = s.connections.len();
+    let wanted = vec![true; n];
+    let mut all = Vec::new();
+    bag.read_window(Time::MIN, Time::MAX, &wanted, &mut all)
+        .map_err(|e| e.to_string())?;
+    if let Some((first, last)) = s.time_range() {
+        let step = ((last - first) / 6).max(1);
+        let mut t = first;
+        let mut count = 0;
+        while t <= last {
+            let mut out = Vec::new();
+            bag.read_window(t, t.saturating_add(step), &wanted, &mut out)
+                .map_err(|e| e.to_string())?;
+            count += out.len();
+            t = t.saturating_add(step);
+        }
+        if count != all.len() {
+            panic!("windows read {count} messages, one window {}", all.len());
+        }
+    }
+    for c in 0..n {
+        bag.first_and_last(c).map_err(|e| e.to_string())?;
+    }
+    let _ = bagstream::inspect::summary_text(&s);
+    let _ = bagstream::inspect::summary_json(&s);
+    Ok(format!(
+        "{} conns {} blocks {} msgs {}",
+        n,
+        s.blocks.len(),
+        all.len(),
+        s.warnings.len()
+    ))
 }
 
 fn type_seeds(bags: &[PathBuf]) -> Vec<TypeSeed> {
@@ -835,24 +982,40 @@ impl<T: Clone> Corpus<T> {
 }
 
 fn fuzz_bag(fz: &mut Fuzzer, seeds: Vec<Vec<u8>>, secs: f64) -> Stats {
+    fuzz_container(fz, "bag", seeds, secs, length_fields, exercise_bag)
+}
+
+fn fuzz_mcap(fz: &mut Fuzzer, seeds: Vec<Vec<u8>>, secs: f64) -> Stats {
+    fuzz_container(fz, "mcap", seeds, secs, mcap_length_fields, exercise_mcap)
+}
+
+/// A container target: seeds run first, then mutations of the corpus.
+fn fuzz_container(
+    fz: &mut Fuzzer,
+    target: &str,
+    seeds: Vec<Vec<u8>>,
+    secs: f64,
+    lengths_of: fn(&[u8]) -> Vec<usize>,
+    exercise: fn(&[u8]) -> Result<String, String>,
+) -> Stats {
     let mut stats = Stats::default();
     let mut corpus = Corpus::new(seeds);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     // The seeds themselves first.
     for i in 0..corpus.items.len() {
         let input = corpus.items[i].clone();
-        let o = fz.run_one("bag", &input, &mut stats, &mut || exercise_bag(&input));
+        let o = fz.run_one(target, &input, &mut stats, &mut || exercise(&input));
         if let Some(o) = o {
             corpus.outcomes.insert(o);
         }
     }
     while Instant::now() < deadline {
         let base = fz.rng.pick(&corpus.items).clone();
-        let lengths = length_fields(&base);
+        let lengths = lengths_of(&base);
         let mut input = base;
         let others = corpus.items.clone();
         mutate_bytes(&mut fz.rng, &mut input, &others, &lengths);
-        let o = fz.run_one("bag", &input, &mut stats, &mut || exercise_bag(&input));
+        let o = fz.run_one(target, &input, &mut stats, &mut || exercise(&input));
         corpus.offer(&mut fz.rng, &input, o);
     }
     stats.corpus = corpus.items.len();
@@ -1092,6 +1255,7 @@ fn replay(target: &str, file: &Path) -> Result<String, String> {
     let b = std::fs::read(file).map_err(|e| e.to_string())?;
     match target {
         "bag" => exercise_bag(&b),
+        "mcap" => exercise_mcap(&b),
         "def" => {
             let (dt, def) = split_def_input(&b);
             exercise_def(&dt, &def)
@@ -1194,9 +1358,12 @@ fn main() {
     type_sources.extend(seed_bags.iter().cloned());
     let types = type_seeds(&type_sources);
     let cdr_types = cdr_seeds(root, &bags_dir);
+    let mut mcap_seeds = generated_mcaps();
+    mcap_seeds.extend(mcap_files(&bags_dir));
     eprintln!(
-        "seeds: {} bags, {} message types, {} payloads; {} ROS 2 types, {} CDR payloads",
+        "seeds: {} bags, {} MCAP files, {} message types, {} payloads; {} ROS 2 types, {} CDR payloads",
         bag_seeds.len(),
+        mcap_seeds.len(),
         types.len(),
         types.iter().map(|t| t.payloads.len()).sum::<usize>(),
         cdr_types.len(),
@@ -1241,7 +1408,7 @@ fn main() {
         seen_panics: HashSet::new(),
     };
     let targets: Vec<&str> = match target.as_str() {
-        "all" => vec!["bag", "def", "decode", "cdr"],
+        "all" => vec!["bag", "mcap", "def", "decode", "cdr"],
         t => vec![t],
     };
     let mut total_crashes = 0;
@@ -1249,10 +1416,11 @@ fn main() {
         let t0 = Instant::now();
         let stats = match t {
             "bag" => fuzz_bag(&mut fz, bag_seeds.clone(), secs),
+            "mcap" => fuzz_mcap(&mut fz, mcap_seeds.clone(), secs),
             "def" => fuzz_def(&mut fz, &types, secs),
             "decode" => fuzz_decode(&mut fz, &types, secs),
             "cdr" => fuzz_cdr(&mut fz, &cdr_types, secs),
-            other => panic!("unknown target {other} (bag, def, decode, cdr, all)"),
+            other => panic!("unknown target {other} (bag, mcap, def, decode, cdr, all)"),
         };
         let took = t0.elapsed().as_secs_f64();
         total_crashes += stats.crashes + stats.slow + stats.big;

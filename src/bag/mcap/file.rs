@@ -25,6 +25,10 @@ impl McapFile {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn corrupt(&self, offset: u64, detail: impl Into<String>) -> BagError {
         BagError::Corrupt {
             path: self.path.clone(),

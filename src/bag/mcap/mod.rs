@@ -11,8 +11,9 @@ pub mod chunk;
 pub mod file;
 pub mod records;
 pub mod scan;
-#[cfg(test)]
-mod testwrite;
+/// MCAP files for tests and the fuzzer's seeds (the `testkit` feature).
+#[cfg(any(test, feature = "testkit"))]
+pub mod testwrite;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -110,6 +110,18 @@ impl Scan {
     }
 }
 
+/// A chunk compression this reader does not know: the file is well-formed, the build cannot
+/// read it.
+fn unsupported(file: &McapFile, at: u64, compression: &str) -> BagError {
+    BagError::Unsupported {
+        path: file.path().to_path_buf(),
+        detail: format!(
+            "chunk at offset {at}: compression {compression:?} is not supported (MCAP's are \
+             none, \"zstd\" and \"lz4\")"
+        ),
+    }
+}
+
 /// Scan `file`: its header, then the summary when there is a usable one, else the data
 /// section record by record.
 pub fn scan(file: &McapFile, pool: &BufferPool) -> Result<Scan, BagError> {
@@ -125,6 +137,15 @@ pub fn scan(file: &McapFile, pool: &BufferPool) -> Result<Scan, BagError> {
     let mut head = [0u8; MAGIC.len() + RECORD_HEADER];
     file.read_into(0, &mut head, "magic")?;
     if &head[..8] != MAGIC {
+        if head.starts_with(b"\x89MCAP") {
+            return Err(BagError::Unsupported {
+                path: file.path().to_path_buf(),
+                detail: format!(
+                    "MCAP major version {:?}: this build reads version 0",
+                    head[5] as char
+                ),
+            });
+        }
         return Err(not_mcap("no MCAP magic at the start".into()));
     }
     let (opcode, hlen) = records::frame(&head[8..]).unwrap_or((0, 0));
@@ -309,15 +330,8 @@ fn index_chunk(
     warned: &mut Vec<u16>,
 ) -> Result<(), BagError> {
     let at = ci.chunk_start_offset;
-    let codec = Codec::parse(&ci.compression).ok_or_else(|| {
-        file.corrupt(
-            at,
-            format!(
-                "chunk compression {:?} is not supported (MCAP's are \"\", \"zstd\" and \"lz4\")",
-                ci.compression
-            ),
-        )
-    })?;
+    let codec =
+        Codec::parse(&ci.compression).ok_or_else(|| unsupported(file, at, &ci.compression))?;
     let head = chunk_head_len(ci.compression.len());
     let records_at = at.saturating_add(head);
     if head.saturating_add(ci.compressed_size) > ci.chunk_length {
@@ -646,15 +660,8 @@ fn linear_chunk(
     let head = (fixed + n as u64 + 8).min(len);
     let h = records::chunk_header(peek.get(file, body, head, "chunk header")?)
         .map_err(|e| file.corrupt(pos, e))?;
-    let codec = Codec::parse(&h.compression).ok_or_else(|| {
-        file.corrupt(
-            pos,
-            format!(
-                "chunk compression {:?} is not supported (MCAP's are \"\", \"zstd\" and \"lz4\")",
-                h.compression
-            ),
-        )
-    })?;
+    let codec =
+        Codec::parse(&h.compression).ok_or_else(|| unsupported(file, pos, &h.compression))?;
     let records_at = body + h.records_at as u64;
     if h.records_len > len - h.records_at as u64 {
         return Err(file.corrupt(pos, "chunk records run past the chunk record"));

@@ -399,6 +399,32 @@ fn damaged_files_do_not_panic() {
 }
 
 #[test]
+fn an_unknown_compression_or_major_version_is_unsupported() {
+    let (bytes, _) = write(Opts {
+        compression: "lz4",
+        ..Opts::default()
+    });
+    // "lz4" becomes "lz5" in every chunk and chunk index.
+    let mut bad = bytes.clone();
+    for i in 0..bad.len() - 3 {
+        if &bad[i..i + 3] == b"lz4" {
+            bad[i + 2] = b'5';
+        }
+    }
+    for b in [bad, [&b"\x89MCAP1\r\n"[..], &bytes[8..]].concat()] {
+        match open(&b) {
+            Err(BagError::Unsupported { detail, .. }) => {
+                assert!(
+                    detail.contains("lz5") || detail.contains("version"),
+                    "{detail}"
+                )
+            }
+            other => panic!("{:?}", other.map(|b| b.summary().clone())),
+        }
+    }
+}
+
+#[test]
 fn not_mcap_is_not_a_bag() {
     for b in [
         &b""[..],
