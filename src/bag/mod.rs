@@ -11,6 +11,7 @@
 
 pub mod buffer;
 pub mod lz4;
+pub mod mcap;
 pub mod ros1;
 pub mod rosbag2;
 pub mod source;
@@ -304,7 +305,14 @@ pub fn open(path: &Path) -> Result<Box<dyn BagSource>, BagError> {
 /// file is told by its magic bytes.
 pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, BagError> {
     if path.is_dir() {
+        if path.join(rosbag2::metadata::METADATA_FILE).is_file() || has_storage_files(path) {
+            return rosbag2::open(path, opts);
+        }
         return Err(directory_error(path));
+    }
+    // A whole-file zstd storage file (`x.db3.zstd`, `x.mcap.zstd`) given by itself.
+    if path.extension().is_some_and(|e| e == "zstd") {
+        return rosbag2::open_file(path, opts, &Default::default());
     }
     let head = read_head(path)?;
     match Format::sniff(&head) {
@@ -312,24 +320,26 @@ pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, 
             path,
             opts.pool.clone(),
         )?)),
-        Some(Format::Mcap) | Some(Format::Sqlite3) => Err(BagError::NotABag {
-            path: path.to_path_buf(),
-            detail: "ROS 2 storage (MCAP, sqlite3) is not supported yet".into(),
-        }),
+        Some(Format::Mcap) => Ok(Box::new(mcap::McapBag::open(path, opts.pool.clone())?)),
+        // A bare .db3 (as some tools leave it, without metadata.yaml).
+        Some(Format::Sqlite3) => rosbag2::open_file(path, opts, &Default::default()),
     }
 }
 
-/// Why a directory is not a bag this build reads: a rosbag2 directory (its `metadata.yaml`)
-/// is not read yet; any other directory is the wrong path, as a missing file is.
+/// Whether a directory holds rosbag2 storage files (`.db3`, `.mcap`, possibly `.zstd`).
+fn has_storage_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let name = name.strip_suffix(".zstd").unwrap_or(&name);
+            name.ends_with(".db3") || name.ends_with(".mcap")
+        })
+    })
+}
+
+/// Why a directory is not a bag: it is neither a rosbag2 directory nor holds storage files,
+/// so it is the wrong path, as a missing file is.
 pub(crate) fn directory_error(path: &Path) -> BagError {
-    if path.join("metadata.yaml").is_file() {
-        return BagError::NotABag {
-            path: path.to_path_buf(),
-            detail: "it is a rosbag2 directory (metadata.yaml): ROS 2 bags are not supported \
-                     yet; bagstream reads ROS1 .bag files"
-                .to_string(),
-        };
-    }
     let bags = std::fs::read_dir(path)
         .map(|entries| {
             entries

@@ -376,7 +376,7 @@ fn report_text_ros2(s: &BagSummary, images: &[(String, ImageProbe)]) -> String {
         let _ = writeln!(out, "{:<W$}{}", "Version:", s.storage.version);
     }
     for (k, v) in &s.storage.details {
-        let _ = writeln!(out, "{:<W$}{v}", format!("{k}:"));
+        let _ = writeln!(out, "{:<W$}{v}", format!("{k}: "));
     }
     match s.time_range() {
         Some((start, end)) => {

@@ -135,10 +135,19 @@ fn open_plain(
 ) -> Result<Box<dyn BagSource>, BagError> {
     match sniff(path).map_err(|e| rename(e, path, shown))? {
         Some(Storage::Sqlite3) => Ok(Box::new(Sqlite3Bag::open(path, opts.pool.clone(), fopts)?)),
-        Some(Storage::Mcap) => Err(BagError::Unsupported {
-            path: shown.to_path_buf(),
-            detail: "MCAP storage in a rosbag2 directory is not hooked into this reader yet".into(),
-        }),
+        Some(Storage::Mcap) => {
+            let file = std::fs::File::open(path)
+                .and_then(crate::bag::source::FileSource::new)
+                .map_err(|source| BagError::Io {
+                    path: shown.to_path_buf(),
+                    source,
+                })?;
+            Ok(Box::new(crate::bag::mcap::McapBag::from_source(
+                shown.to_path_buf(),
+                Box::new(file),
+                opts.pool.clone(),
+            )?))
+        }
         None => Err(BagError::NotABag {
             path: shown.to_path_buf(),
             detail: "neither a SQLite (.db3) nor an MCAP file".into(),
