@@ -52,17 +52,18 @@ def read_messages(paths):
 def read(path):
     conns, per = read_messages([path])
     note = None
-    plain = sorted(path.glob("*.db3")) if path.is_dir() else []
+    plain = sorted([*path.glob("*.db3"), *path.glob("*.mcap")]) if path.is_dir() else []
     if plain and "compression_mode: MESSAGE" not in (path / "metadata.yaml").read_text().replace(
         "message", "MESSAGE"
     ):
         # rosbags' directory reader keeps only the rows whose topic matches metadata.yaml's
-        # entry in QoS and type hash too; where that drops rows (sqlite3_talker's file has
-        # other QoS than its metadata.yaml), each file is read on its own instead.
+        # entry in QoS and type hash too; where that drops rows (the files of sqlite3_talker
+        # and mcap_talker have other QoS than their metadata.yaml), each file is read on its
+        # own instead.
         fconns, fper = read_messages(plain)
         if sum(map(len, fper.values())) > sum(map(len, per.values())):
             conns, per = fconns, fper
-            note = "read file by file: the directory reader dropped rows (QoS/hash differ from metadata.yaml)"
+            note = "read file by file: the directory reader dropped rows (QoS differs)"
     topics = []
     for key, c in conns.items():
         msgs = per.get(key, [])

@@ -409,6 +409,38 @@ pub fn open_dir(dir: &Path, opts: &OpenOptions) -> Result<SplitBag, BagError> {
             detail: "per-message zstd in MCAP storage is not supported".into(),
         });
     }
+    // Every whole-file zstd file is decompressed at open: the space for all of them is
+    // checked first, so that a split bag does not fail on its last file.
+    let zstd_paths: Vec<&PathBuf> = paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "zstd"))
+        .collect();
+    if zstd_paths.len() > 1 {
+        let tmp_dir = opts.tmp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let need: u64 = zstd_paths
+            .iter()
+            .filter_map(|p| file_zstd::declared_size(p))
+            .sum();
+        if let Some(free) = free_space(&tmp_dir).filter(|&free| need > free) {
+            return Err(BagError::Io {
+                path: tmp_dir,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!(
+                        "decompressing the {} whole-file zstd files of {} needs {need} bytes here, {free} are free",
+                        zstd_paths.len(),
+                        dir.display()
+                    ),
+                ),
+            });
+        }
+        warnings.push(format!(
+            "{}: {} whole-file zstd files take {need} bytes decompressed in {} while the bag is open",
+            dir.display(),
+            zstd_paths.len(),
+            tmp_dir.display()
+        ));
+    }
     let mut files = Vec::with_capacity(paths.len());
     for p in &paths {
         files.push(open_file(p, opts, &fopts)?);

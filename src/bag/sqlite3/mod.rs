@@ -34,6 +34,9 @@ use scan::{Plan, Scan};
 /// The first 16 bytes of every SQLite database file.
 pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
 /// What metadata.yaml says about one file that the file itself does not.
 #[derive(Debug, Clone, Default)]
 pub struct FileOptions {
@@ -179,6 +182,31 @@ impl Sqlite3Bag {
             });
         }
 
+        // Per-message zstd is a fact of metadata.yaml, which a bare .db3 lacks: data that begin
+        // with zstd's frame magic are frames whatever was said (CDR data begin with 0x00).
+        let mut message_zstd = fopts.message_zstd;
+        if !message_zstd {
+            let head: Option<Vec<u8>> = db
+                .query_row(
+                    "SELECT substr(data, 1, 4) FROM messages ORDER BY id LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+                .map_err(|e| sql_error(&shown, "messages", e))?;
+            if head.as_deref() == Some(&ZSTD_MAGIC[..]) {
+                message_zstd = true;
+                warnings.push(format!(
+                    "{}: message data are zstd frames though no per-message compression was \
+                     declared (no metadata.yaml?): decompressed",
+                    shown.display()
+                ));
+            }
+        }
+
         let Scan {
             stats,
             first_last,
@@ -192,7 +220,7 @@ impl Sqlite3Bag {
             &topic_ids,
             connections.len(),
             size,
-            fopts.message_zstd,
+            message_zstd,
             sch.time_index,
         )
         .map_err(|e| sql_error(&shown, "messages", e))?;
@@ -215,12 +243,7 @@ impl Sqlite3Bag {
         }
         let mut details = vec![(
             "compression".to_string(),
-            if fopts.message_zstd {
-                "zstd message"
-            } else {
-                "none"
-            }
-            .to_string(),
+            if message_zstd { "zstd message" } else { "none" }.to_string(),
         )];
         if let Some(v) = sch.schema_version {
             details.push(("schema version".into(), v.to_string()));
@@ -261,7 +284,7 @@ impl Sqlite3Bag {
                 first_last,
                 plan,
                 resume: None,
-                message_zstd: fopts.message_zstd,
+                message_zstd,
                 packer: Packer::new(pool),
                 rows_visited: 0,
             },
