@@ -58,8 +58,12 @@ compat: build
 	$(BIN) convert -q --config fixtures/shared-synthetic-cameras-av1.yaml --out out/compat/cameras-av1 $(SHARED)/bags/synthetic/ros1_none.bag
 	$(BIN) convert -q --config fixtures/shared-synthetic-cameras-av1.yaml --out out/compat/cameras-av1 --append --task "second task" $(SHARED)/bags/synthetic/ros1_bz2.bag
 	$(BIN) convert -q --config fixtures/shared-realsense.yaml --out out/compat/realsense $(SHARED)/bags/librealsense/single_depth_color_640x480.bag
+	$(BIN) convert -q --config fixtures/shared-rerun.yaml --out out/compat/rerun $(SHARED)/bags/rerun/rosbag2_2025_09_10-13_03_56_0.mcap
+	$(BIN) convert -q --config fixtures/shared-synthetic-cameras.yaml --vcodec h264 --out out/compat/ros2-h264 $(SHARED)/bags/synthetic/ros2_mcap $(SHARED)/bags/synthetic/ros2_sqlite3_msgzstd
+	$(BIN) convert -q --config fixtures/shared-synthetic-cameras-av1.yaml --out out/compat/ros2-av1 $(SHARED)/bags/synthetic/ros2_mcap_zstd $(SHARED)/bags/synthetic/ros2_sqlite3
+	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/ros1-and-ros2 $(SHARED)/bags/synthetic/ros1_lz4.bag $(SHARED)/bags/synthetic/ros2_mcap
 	$(BIN) convert -q --config fixtures/shared-ros-numpy.yaml --out out/compat/ros-numpy $(SHARED)/bags/ros_numpy/test.bag
-	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop out/compat/cameras-h264 out/compat/cameras-av1 out/compat/realsense out/compat/ros-numpy
+	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop out/compat/cameras-h264 out/compat/cameras-av1 out/compat/realsense out/compat/ros-numpy out/compat/rerun out/compat/ros2-h264 out/compat/ros2-av1 out/compat/ros1-and-ros2
 
 # Speed and memory figures for docs/benchmarks.md (long: generates GB-sized bags once in
 # out/bench; see bench/bench.py for the knobs). Not part of `make test`.

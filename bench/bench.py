@@ -14,9 +14,10 @@ generated once into $BENCH_DIR (default out/bench) by examples/make_bench_bag.rs
 Environment knobs (seconds of recording): BENCH_SECONDS (1x bag, default 290: 1 GB, so that 4x is 4 GB),
 BENCH_VIDEO_SECONDS (bag for the video rows, default 60), BENCH_BASELINE_SECONDS (default 30),
 BENCH_SKIP_BASELINE=1 to leave table 4 out, BENCH_TABLES=1,3 to run only some tables,
-BENCH_TABLE1=tabular,video,raw the row groups of table 1 (raw: uncompressed bags written with
+BENCH_TABLE1=tabular,video,raw,mcap the row groups of table 1 (raw: uncompressed bags written with
 `rosbags` by bench/make_raw_camera_bag.py, BENCH_RAW_SECONDS for the 1x bag, default 15;
-skipped when ../shared is absent),
+skipped when ../shared is absent; mcap: the tabular bags converted to rosbag2 MCAP by
+`rosbags-convert`),
 BENCH_REPEAT (default 5): runs of the tabular conversion and of `cat` in table 3, the best of
 each kept. Results: $BENCH_DIR/results.md.
 """
@@ -43,7 +44,7 @@ VENV_PY = Path(os.environ.get("LEROBOT_VENV", Path.home() / ".cache/lerobot-0.6.
 TABLES = {int(t) for t in os.environ.get("BENCH_TABLES", "1,2,3,4").split(",")}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 SR = int(os.environ.get("BENCH_RAW_SECONDS", "15"))
-TABLE1 = set(os.environ.get("BENCH_TABLE1", "tabular,video,raw").split(","))
+TABLE1 = set(os.environ.get("BENCH_TABLE1", "tabular,video,raw,mcap").split(","))
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 TABULAR = ROOT / "bench" / "tabular.yaml"
 VIDEO = ROOT / "bench" / "teleop-bench.yaml"
@@ -84,6 +85,24 @@ def raw_bag(seconds):
         run([sys.executable, ROOT / "bench" / "make_raw_camera_bag.py", "--out", path,
              "--seconds", seconds, "--shared", SHARED])
     return path
+
+
+def mcap_bag(seconds):
+    """The ROS1 bench bag of `seconds` as a rosbag2 MCAP directory (CDR, uncompressed chunks,
+    as `ros2 bag record` writes by default), converted by the independent `rosbags-convert`."""
+    path = OUT / f"teleop-{seconds}s-mcap"
+    if not (path / "metadata.yaml").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        run([shutil.which("rosbags-convert") or "rosbags-convert", "--src", bag(seconds),
+             "--dst", path, "--dst-storage", "mcap"])
+    return path
+
+
+def size_of(path):
+    """Bytes of a bag file, or of every file of a rosbag2 directory."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir())
+    return path.stat().st_size
 
 
 def convert(config, bag_path, chunk=1.0, extra=()):
@@ -145,9 +164,13 @@ def peak_against_length(md):
     rows = []
     groups = [("tabular", "tabular", TABULAR, bag, S1, (1, 4)),
               ("video", "video (3 cameras)", VIDEO, bag, SV, (1, 4)),
-              ("raw", "uncompressed, 2 raw cameras", RAW, raw_bag, SR, (1, 4, 16))]
+              ("raw", "uncompressed, 2 raw cameras", RAW, raw_bag, SR, (1, 4, 16)),
+              ("mcap", "tabular, rosbag2 MCAP", TABULAR, mcap_bag, S1, (1, 4))]
     for key, name, config, make, base, lengths in groups:
         if key not in TABLE1:
+            continue
+        if key == "mcap" and not shutil.which("rosbags-convert"):
+            log("table 1: no rosbags-convert (pip install rosbags), the MCAP rows are left out")
             continue
         if key == "raw" and not (SHARED / "tools" / "make_teleop_bag.py").exists():
             log(f"table 1: no {SHARED}/tools/make_teleop_bag.py, the uncompressed rows are left out")
@@ -158,7 +181,7 @@ def peak_against_length(md):
             est = estimate(config, b)
             wall, rss, s = convert(config, b)
             peaks.append(s["peak_rss"])
-            rows.append([name, f"{base * k} s", mb(b.stat().st_size), s["frames"], f"{wall:.1f}",
+            rows.append([name, f"{base * k} s", mb(size_of(b)), s["frames"], f"{wall:.1f}",
                          mb(s["peak_rss"]), mb(s["end_anon"]), mb(est), mb(rss)])
         for k, p in zip(lengths[1:], peaks[1:]):
             rows.append([name, f"{k}x / 1x", "", "", "", f"{p / peaks[0]:.3f}", "", "", ""])
@@ -180,6 +203,12 @@ def sweeps(md):
 
 
 
+def _timed_cat(files):
+    start = time.monotonic()
+    subprocess.run(["cat", *files], stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
 def floors(md):
     """3. Throughput against the floors."""
     b = bag(S1)
@@ -198,6 +227,18 @@ def floors(md):
              f"{wall:.2f} s ({size / 2**20 / wall:.0f} MiB/s)", f"{floor / wall:.2f}", ">= 0.50"]]
     rows[0][2] += f", best of {REPEAT}"
     rows[0][3] += f", best of {REPEAT}"
+    if shutil.which("rosbags-convert"):
+        # The same recording as a rosbag2 MCAP directory: the floor is reading its file.
+        mb_dir = mcap_bag(S1)
+        files = sorted(mb_dir.glob("*.mcap"))
+        subprocess.run(["cat", *files], stdout=subprocess.DEVNULL)
+        mfloor = min(_timed_cat(files) for _ in range(REPEAT))
+        mwall = min(convert(TABULAR, mb_dir)[0] for _ in range(REPEAT))
+        msize = size_of(mb_dir)
+        rows.append(["tabular, rosbag2 MCAP", mb_dir.name,
+                     f"`cat` {mfloor:.2f} s ({msize / 2**20 / mfloor:.0f} MiB/s), best of {REPEAT}",
+                     f"{mwall:.2f} s ({msize / 2**20 / mwall:.0f} MiB/s), best of {REPEAT}",
+                     f"{mfloor / mwall:.2f}", ">= 0.50"])
     vb = bag(SV)
     wall, _, s = convert(VIDEO, vb)
     frames = s["frames"]

@@ -1,5 +1,6 @@
-//! `inspect --config-template` gives a config that converts as printed: on every ROS1 bag of
-//! `../shared/bags` with a numeric or image topic, and on the teleop fixture; with unique
+//! `inspect --config-template` gives a config that converts as printed: on every ROS1 bag and
+//! every ROS 2 input of `../shared/bags` with a numeric or image topic, and on the teleop
+//! fixture; with unique
 //! feature names, the cameras enabled, an fps every camera serves, and at most 1% of ticks
 //! dropped (docs/configuration.md, "The config template").
 
@@ -86,12 +87,14 @@ fn has_usable_topic(bag: &Path) -> bool {
         st.count > 0
             && (c.datatype.ends_with("/Image")
                 || c.datatype.ends_with("/CompressedImage")
-                || bagstream::msg::Schema::parse(&c.datatype, &c.definition).is_ok_and(|schema| {
-                    schema
-                        .numeric_fields()
-                        .iter()
-                        .any(|f| !f.starts_with("header."))
-                }))
+                || bagstream::msg::DefinitionStore::default()
+                    .schema(&c.datatype, &c.schema_format, &c.definition)
+                    .is_ok_and(|schema| {
+                        schema
+                            .numeric_fields()
+                            .iter()
+                            .any(|f| !f.starts_with("header."))
+                    }))
     })
 }
 
@@ -161,8 +164,10 @@ fn check_template(bag: &Path, dir: &Path) -> Option<Checked> {
             || topic
                 .strip_suffix("/compressed")
                 .is_some_and(|raw| camera_topics.contains(&raw));
+        // A camera with a rate (two messages or more); one picture would cut the episode to
+        // the frames around it.
         assert!(
-            camera_topics.contains(&topic) || twin_on,
+            camera_topics.contains(&topic) || twin_on || t["rate_hz"].is_null(),
             "{name}: camera {topic} is not enabled:\n{template}"
         );
         // Its comment gives its rate, encoding and size.
@@ -319,13 +324,84 @@ fn the_template_of_every_shared_ros1_bag_converts_as_printed() {
         }
     }
     eprintln!(
-        "{} ROS1 bags: {converted} converted from their template, {} with nothing to convert ({}); skipped {other_files} ROS 2 files and {ros2_dirs} ROS 2 bag directories (ROS 2 input comes in a later issue)",
+        "{} ROS1 bags: {converted} converted from their template, {} with nothing to convert ({}); skipped {other_files} ROS 2 files and {ros2_dirs} ROS 2 bag directories (their own test below)",
         bags.len(),
         nothing.len(),
         nothing.join(", ")
     );
     assert!(bags.len() >= 25, "only {} ROS1 bags found", bags.len());
     assert!(converted >= 20, "only {converted} templates converted");
+}
+
+/// The ROS 2 inputs of `dir`: every rosbag2 directory, and every MCAP or sqlite3 file that is
+/// not in one.
+fn ros2_inputs(dir: &Path) -> Vec<PathBuf> {
+    let files = files_under(dir);
+    let dirs: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "metadata.yaml"))
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    let mut out: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mcap" || e == "db3"))
+        .filter(|p| !dirs.iter().any(|d| p.starts_with(d)))
+        .collect();
+    out.extend(dirs);
+    out.sort();
+    out
+}
+
+#[test]
+fn the_template_of_every_shared_ros2_bag_converts_as_printed() {
+    let Some(shared) = shared_bags() else { return };
+    if !have_ffmpeg() {
+        return;
+    }
+    let inputs = ros2_inputs(&shared);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut converted, mut nothing) = (0, Vec::new());
+    for (i, bag) in inputs.iter().enumerate() {
+        let d = dir.path().join(i.to_string());
+        std::fs::create_dir(&d).unwrap();
+        let rel = bag.strip_prefix(&shared).unwrap().display().to_string();
+        match check_template(bag, &d) {
+            None => nothing.push(rel),
+            Some(c) => {
+                converted += 1;
+                eprintln!(
+                    "{rel}: fps {}, {} frames, {} of {} ticks dropped, features {}",
+                    c.config.fps,
+                    c.frames,
+                    c.dropped,
+                    c.ticks,
+                    c.config
+                        .features
+                        .iter()
+                        .map(|f| f.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+                if rel.starts_with("synthetic/ros2_") {
+                    // The same episode as the ROS1 synthetic bags: the same proposal.
+                    assert_eq!(c.config.fps, 10, "{rel}");
+                    assert_eq!((c.dropped, c.ticks), (0, 20), "{rel}");
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} ROS 2 inputs: {converted} converted from their template, {} with nothing to convert ({})",
+        inputs.len(),
+        nothing.len(),
+        nothing.join(", ")
+    );
+    assert!(
+        inputs.len() >= 20,
+        "only {} ROS 2 inputs found",
+        inputs.len()
+    );
+    assert!(converted >= 8, "only {converted} templates converted");
 }
 
 #[test]
