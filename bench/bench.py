@@ -16,8 +16,8 @@ BENCH_VIDEO_SECONDS (bag for the video rows, default 60), BENCH_BASELINE_SECONDS
 BENCH_SKIP_BASELINE=1 to leave table 4 out, BENCH_TABLES=1,3 to run only some tables,
 BENCH_TABLE1=tabular,video,raw,mcap the row groups of table 1 (raw: uncompressed bags written with
 `rosbags` by bench/make_raw_camera_bag.py, BENCH_RAW_SECONDS for the 1x bag, default 15;
-skipped when ../shared is absent; mcap: the tabular bags converted to rosbag2 MCAP by
-`rosbags-convert`),
+skipped when ../shared is absent; mcap, sqlite3: the tabular bags converted to rosbag2 MCAP
+and sqlite3 by `rosbags-convert`),
 BENCH_REPEAT (default 5): runs of the tabular conversion and of `cat` in table 3, the best of
 each kept; BENCH_FLOORS=tabular leaves table 3's video row out. Results: $BENCH_DIR/results.md.
 """
@@ -44,7 +44,7 @@ VENV_PY = Path(os.environ.get("LEROBOT_VENV", Path.home() / ".cache/lerobot-0.6.
 TABLES = {int(t) for t in os.environ.get("BENCH_TABLES", "1,2,3,4").split(",")}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 SR = int(os.environ.get("BENCH_RAW_SECONDS", "15"))
-TABLE1 = set(os.environ.get("BENCH_TABLE1", "tabular,video,raw,mcap").split(","))
+TABLE1 = set(os.environ.get("BENCH_TABLE1", "tabular,video,raw,mcap,sqlite3").split(","))
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared")).resolve()
 TABULAR = ROOT / "bench" / "tabular.yaml"
 VIDEO = ROOT / "bench" / "teleop-bench.yaml"
@@ -87,15 +87,24 @@ def raw_bag(seconds):
     return path
 
 
-def mcap_bag(seconds):
-    """The ROS1 bench bag of `seconds` as a rosbag2 MCAP directory (CDR, uncompressed chunks,
-    as `ros2 bag record` writes by default), converted by the independent `rosbags-convert`."""
-    path = OUT / f"teleop-{seconds}s-mcap"
+def rosbag2_bag(seconds, storage):
+    """The ROS1 bench bag of `seconds` as a rosbag2 directory of `storage` (mcap: CDR messages,
+    uncompressed chunks, as `ros2 bag record` writes by default; sqlite3), converted by the
+    independent `rosbags-convert`."""
+    path = OUT / f"teleop-{seconds}s-{storage}"
     if not (path / "metadata.yaml").exists():
         shutil.rmtree(path, ignore_errors=True)
         run([shutil.which("rosbags-convert") or "rosbags-convert", "--src", bag(seconds),
-             "--dst", path, "--dst-storage", "mcap"])
+             "--dst", path, "--dst-storage", storage])
     return path
+
+
+def mcap_bag(seconds):
+    return rosbag2_bag(seconds, "mcap")
+
+
+def sqlite3_bag(seconds):
+    return rosbag2_bag(seconds, "sqlite3")
 
 
 def size_of(path):
@@ -165,11 +174,12 @@ def peak_against_length(md):
     groups = [("tabular", "tabular", TABULAR, bag, S1, (1, 4)),
               ("video", "video (3 cameras)", VIDEO, bag, SV, (1, 4)),
               ("raw", "uncompressed, 2 raw cameras", RAW, raw_bag, SR, (1, 4, 16)),
-              ("mcap", "tabular, rosbag2 MCAP", TABULAR, mcap_bag, S1, (1, 4))]
+              ("mcap", "tabular, rosbag2 MCAP", TABULAR, mcap_bag, S1, (1, 4)),
+              ("sqlite3", "tabular, rosbag2 sqlite3", TABULAR, sqlite3_bag, S1, (1, 4))]
     for key, name, config, make, base, lengths in groups:
         if key not in TABLE1:
             continue
-        if key == "mcap" and not shutil.which("rosbags-convert"):
+        if key in ("mcap", "sqlite3") and not shutil.which("rosbags-convert"):
             log("table 1: no rosbags-convert (pip install rosbags), the MCAP rows are left out")
             continue
         if key == "raw" and not (SHARED / "tools" / "make_teleop_bag.py").exists():
@@ -227,15 +237,15 @@ def floors(md):
              f"{wall:.2f} s ({size / 2**20 / wall:.0f} MiB/s)", f"{floor / wall:.2f}", ">= 0.50"]]
     rows[0][2] += f", best of {REPEAT}"
     rows[0][3] += f", best of {REPEAT}"
-    if shutil.which("rosbags-convert"):
-        # The same recording as a rosbag2 MCAP directory: the floor is reading its file.
-        mb_dir = mcap_bag(S1)
-        files = sorted(mb_dir.glob("*.mcap"))
+    for storage in (["mcap", "sqlite3"] if shutil.which("rosbags-convert") else []):
+        # The same recording as a rosbag2 directory: the floor is reading its files.
+        mb_dir = rosbag2_bag(S1, storage)
+        files = sorted(p for p in mb_dir.iterdir() if p.name != "metadata.yaml")
         subprocess.run(["cat", *files], stdout=subprocess.DEVNULL)
         mfloor = min(_timed_cat(files) for _ in range(REPEAT))
         mwall = min(convert(TABULAR, mb_dir)[0] for _ in range(REPEAT))
         msize = size_of(mb_dir)
-        rows.append(["tabular, rosbag2 MCAP", mb_dir.name,
+        rows.append([f"tabular, rosbag2 {'MCAP' if storage == 'mcap' else storage}", mb_dir.name,
                      f"`cat` {mfloor:.2f} s ({msize / 2**20 / mfloor:.0f} MiB/s), best of {REPEAT}",
                      f"{mwall:.2f} s ({msize / 2**20 / mwall:.0f} MiB/s), best of {REPEAT}",
                      f"{mfloor / mwall:.2f}", ">= 0.50"])
