@@ -10,6 +10,7 @@
 //! profiles) sits in [`ConnectionExtra`], which `inspect` shows and the pipeline never reads.
 
 pub mod buffer;
+pub mod load;
 pub mod lz4;
 pub mod mcap;
 pub mod ros1;

@@ -114,36 +114,10 @@ impl McapBag {
     fn load_all(&mut self, blocks: &[usize]) -> Result<(), BagError> {
         self.decompressed += blocks.len() as u64;
         let (file, scan, pool) = (&self.file, &self.scan, &self.pool);
-        let [raw0, raw1] = &mut self.raw;
-        let work = |raw: &mut Vec<u8>, part: usize| -> Vec<(usize, Result<Loaded, BagError>)> {
-            let mut done = Vec::new();
-            for (k, &b) in blocks.iter().enumerate().skip(part).step_by(2) {
-                let r = load_block(file, scan, pool, raw, b);
-                let failed = r.is_err();
-                done.push((k, r));
-                if failed {
-                    break;
-                }
-            }
-            done
-        };
-        let mut results = if blocks.len() >= 2 && self.parallel {
-            std::thread::scope(|s| {
-                let other = s.spawn(|| work(raw1, 1));
-                let mut mine = work(raw0, 0);
-                match other.join() {
-                    Ok(theirs) => mine.extend(theirs),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-                mine
-            })
-        } else {
-            let mut all = work(raw0, 0);
-            all.extend(work(raw0, 1));
-            all
-        };
-        results.sort_by_key(|(k, _)| *k);
-        for (_, r) in results {
+        let loaded = super::load::in_order(blocks, &mut self.raw, self.parallel, |raw, b| {
+            load_block(file, scan, pool, raw, b)
+        });
+        for r in loaded {
             self.cache.push(r?);
         }
         Ok(())
