@@ -334,11 +334,9 @@ pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, 
 /// Whether a directory holds rosbag2 storage files (`.db3`, `.mcap`, possibly `.zstd`).
 fn has_storage_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let name = name.strip_suffix(".zstd").unwrap_or(&name);
-            name.ends_with(".db3") || name.ends_with(".mcap")
-        })
+        entries
+            .flatten()
+            .any(|e| rosbag2::Storage::of_name(&e.file_name().to_string_lossy()).is_some())
     })
 }
 
@@ -366,7 +364,7 @@ pub(crate) fn directory_error(path: &Path) -> BagError {
 }
 
 /// The first bytes of a file (fewer when it is shorter).
-fn read_head(path: &Path) -> Result<Vec<u8>, BagError> {
+pub(crate) fn read_head(path: &Path) -> Result<Vec<u8>, BagError> {
     use std::io::Read;
     let io = |source| BagError::Io {
         path: path.to_path_buf(),

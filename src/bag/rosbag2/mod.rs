@@ -45,7 +45,8 @@ impl Storage {
         }
     }
 
-    fn of_name(name: &str) -> Option<Storage> {
+    /// The storage a file name says (`.db3`, `.mcap`, either with `.zstd`).
+    pub(crate) fn of_name(name: &str) -> Option<Storage> {
         let name = name.strip_suffix(".zstd").unwrap_or(name);
         if name.ends_with(".db3") {
             Some(Storage::Sqlite3)
@@ -58,27 +59,8 @@ impl Storage {
 }
 
 fn sniff(path: &Path) -> Result<Option<Storage>, BagError> {
-    use std::io::Read;
-    let mut head = [0u8; 16];
-    let mut f = std::fs::File::open(path).map_err(|source| BagError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(BagError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        }
-    }
-    Ok(match Format::sniff(&head[..n]) {
+    let head = crate::bag::read_head(path)?;
+    Ok(match Format::sniff(&head) {
         Some(Format::Sqlite3) => Some(Storage::Sqlite3),
         Some(Format::Mcap) => Some(Storage::Mcap),
         Some(Format::Ros1) | None => None,
