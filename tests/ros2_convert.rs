@@ -8,11 +8,14 @@ use std::process::Command;
 
 use common::shared_bags;
 
-fn bagstream(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bagstream"))
-        .args(args)
-        .output()
-        .unwrap()
+/// `bagstream convert -q --config CFG [EXTRA...] --out OUT BAG`.
+fn convert(cfg: &Path, extra: &[&Path], out: &Path, bag: &Path) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bagstream"));
+    c.args(["convert", "-q", "--config"]).arg(cfg);
+    for e in extra {
+        c.arg(e);
+    }
+    c.arg("--out").arg(out).arg(bag).output().unwrap()
 }
 
 const BASIC_TYPES: &str = "bool bool_value\nbyte byte_value\nchar char_value\n\
@@ -58,15 +61,7 @@ fn a_type_the_bag_does_not_define_is_found_through_msg_path() {
 
     // Without --msg-path: exit 2, naming the topic, the type and where it looked.
     let out = dir.path().join("without");
-    let o = bagstream(&[
-        "convert".as_ref(),
-        "-q".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        bag.as_os_str(),
-    ]);
+    let o = convert(&cfg, &[], &out, &bag);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     for want in [
@@ -84,28 +79,10 @@ fn a_type_the_bag_does_not_define_is_found_through_msg_path() {
     std::fs::create_dir_all(msgs.join("test_msgs/msg")).unwrap();
     std::fs::write(msgs.join("test_msgs/msg/BasicTypes.msg"), BASIC_TYPES).unwrap();
     let with = dir.path().join("with");
-    let o = bagstream(&[
-        "convert".as_ref(),
-        "-q".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--msg-path".as_ref(),
-        msgs.as_os_str(),
-        "--out".as_ref(),
-        with.as_os_str(),
-        bag.as_os_str(),
-    ]);
+    let o = convert(&cfg, &[Path::new("--msg-path"), &msgs], &with, &bag);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mcap = dir.path().join("mcap");
-    let o = bagstream(&[
-        "convert".as_ref(),
-        "-q".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--out".as_ref(),
-        mcap.as_os_str(),
-        shared.join("rosbag2/mcap_cdr_test").as_os_str(),
-    ]);
+    let o = convert(&cfg, &[], &mcap, &shared.join("rosbag2/mcap_cdr_test"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = |ds: &Path| {
         common::f32_rows(
@@ -123,15 +100,7 @@ fn a_type_the_bag_does_not_define_is_found_through_msg_path() {
     let cfg2 = dir.path().join("c2.yaml");
     std::fs::write(&cfg2, format!("msg_path: [msgs]\n{CONFIG}")).unwrap();
     let via_config = dir.path().join("via_config");
-    let o = bagstream(&[
-        "convert".as_ref(),
-        "-q".as_ref(),
-        "--config".as_ref(),
-        cfg2.as_os_str(),
-        "--out".as_ref(),
-        via_config.as_os_str(),
-        bag.as_os_str(),
-    ]);
+    let o = convert(&cfg2, &[], &via_config, &bag);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(rows(&via_config), a);
 }
@@ -151,17 +120,7 @@ fn stamp_publish_uses_mcap_publish_times_and_is_refused_without_them() {
         .unwrap();
         p
     };
-    let run = |config: &Path, bag: &Path, out: &Path| {
-        bagstream(&[
-            "convert".as_ref(),
-            "-q".as_ref(),
-            "--config".as_ref(),
-            config.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            bag.as_os_str(),
-        ])
-    };
+    let run = |config: &Path, bag: &Path, out: &Path| convert(config, &[], out, bag);
     // rosbags writes publish_time = log_time: the same dataset as receive stamps.
     let mcap = shared.join("synthetic/ros2_mcap");
     let (a, b) = (dir.path().join("publish"), dir.path().join("receive"));

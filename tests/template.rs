@@ -264,19 +264,19 @@ fn check_template(bag: &Path, dir: &Path) -> Option<Checked> {
     })
 }
 
-#[test]
-fn the_template_of_every_shared_ros1_bag_converts_as_printed() {
-    let Some(shared) = shared_bags() else { return };
-    if !have_ffmpeg() {
-        return;
-    }
-    let (bags, other_files, ros2_dirs) = ros1_bags(&shared);
+/// [`check_template`] on each of `inputs`, a line per converted one, `each` called on it with
+/// its path relative to `shared`: how many converted, and those with nothing to convert.
+fn check_templates(
+    shared: &Path,
+    inputs: &[PathBuf],
+    mut each: impl FnMut(&str, &Checked),
+) -> (usize, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (mut converted, mut nothing) = (0, Vec::new());
-    for (i, bag) in bags.iter().enumerate() {
+    for (i, bag) in inputs.iter().enumerate() {
         let d = dir.path().join(i.to_string());
         std::fs::create_dir(&d).unwrap();
-        let rel = bag.strip_prefix(&shared).unwrap().display().to_string();
+        let rel = bag.strip_prefix(shared).unwrap().display().to_string();
         match check_template(bag, &d) {
             None => nothing.push(rel),
             Some(c) => {
@@ -294,35 +294,46 @@ fn the_template_of_every_shared_ros1_bag_converts_as_printed() {
                         .collect::<Vec<_>>()
                         .join(" ")
                 );
-                if rel == "librealsense/single_depth_color_640x480.bag" {
-                    // Depth (mono16) and colour: two cameras, two names.
-                    let keys: Vec<&str> =
-                        c.config.features.iter().map(|f| f.key.as_str()).collect();
-                    assert_eq!(
-                        keys,
-                        ["observation.images.Depth_0", "observation.images.Color_0"],
-                        "{}",
-                        c.template
-                    );
-                }
-                if rel == "synthetic/ros1_lz4.bag" {
-                    // The bag of the issue: 10 Hz cameras, so 10 fps and no dropped tick.
-                    assert_eq!(c.config.fps, 10);
-                    assert_eq!((c.dropped, c.ticks), (0, 20));
-                    let topics: Vec<&str> =
-                        c.config.sources().map(|(_, s)| s.topic.as_str()).collect();
-                    assert_eq!(
-                        topics,
-                        [
-                            "/joint_states",
-                            "/cam_high/image_raw/compressed",
-                            "/cam_wrist/image_raw/compressed"
-                        ]
-                    );
-                }
+                each(&rel, &c);
             }
         }
     }
+    (converted, nothing)
+}
+
+#[test]
+fn the_template_of_every_shared_ros1_bag_converts_as_printed() {
+    let Some(shared) = shared_bags() else { return };
+    if !have_ffmpeg() {
+        return;
+    }
+    let (bags, other_files, ros2_dirs) = ros1_bags(&shared);
+    let (converted, nothing) = check_templates(&shared, &bags, |rel, c| {
+        if rel == "librealsense/single_depth_color_640x480.bag" {
+            // Depth (mono16) and colour: two cameras, two names.
+            let keys: Vec<&str> = c.config.features.iter().map(|f| f.key.as_str()).collect();
+            assert_eq!(
+                keys,
+                ["observation.images.Depth_0", "observation.images.Color_0"],
+                "{}",
+                c.template
+            );
+        }
+        if rel == "synthetic/ros1_lz4.bag" {
+            // The bag of the issue: 10 Hz cameras, so 10 fps and no dropped tick.
+            assert_eq!(c.config.fps, 10);
+            assert_eq!((c.dropped, c.ticks), (0, 20));
+            let topics: Vec<&str> = c.config.sources().map(|(_, s)| s.topic.as_str()).collect();
+            assert_eq!(
+                topics,
+                [
+                    "/joint_states",
+                    "/cam_high/image_raw/compressed",
+                    "/cam_wrist/image_raw/compressed"
+                ]
+            );
+        }
+    });
     eprintln!(
         "{} ROS1 bags: {converted} converted from their template, {} with nothing to convert ({}); skipped {other_files} ROS 2 files and {ros2_dirs} ROS 2 bag directories (their own test below)",
         bags.len(),
@@ -359,37 +370,13 @@ fn the_template_of_every_shared_ros2_bag_converts_as_printed() {
         return;
     }
     let inputs = ros2_inputs(&shared);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut converted, mut nothing) = (0, Vec::new());
-    for (i, bag) in inputs.iter().enumerate() {
-        let d = dir.path().join(i.to_string());
-        std::fs::create_dir(&d).unwrap();
-        let rel = bag.strip_prefix(&shared).unwrap().display().to_string();
-        match check_template(bag, &d) {
-            None => nothing.push(rel),
-            Some(c) => {
-                converted += 1;
-                eprintln!(
-                    "{rel}: fps {}, {} frames, {} of {} ticks dropped, features {}",
-                    c.config.fps,
-                    c.frames,
-                    c.dropped,
-                    c.ticks,
-                    c.config
-                        .features
-                        .iter()
-                        .map(|f| f.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-                if rel.starts_with("synthetic/ros2_") {
-                    // The same episode as the ROS1 synthetic bags: the same proposal.
-                    assert_eq!(c.config.fps, 10, "{rel}");
-                    assert_eq!((c.dropped, c.ticks), (0, 20), "{rel}");
-                }
-            }
+    let (converted, nothing) = check_templates(&shared, &inputs, |rel, c| {
+        if rel.starts_with("synthetic/ros2_") {
+            // The same episode as the ROS1 synthetic bags: the same proposal.
+            assert_eq!(c.config.fps, 10, "{rel}");
+            assert_eq!((c.dropped, c.ticks), (0, 20), "{rel}");
         }
-    }
+    });
     eprintln!(
         "{} ROS 2 inputs: {converted} converted from their template, {} with nothing to convert ({})",
         inputs.len(),
