@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::align::SyncReport;
 use crate::bag::OpenOptions;
+use crate::bag_list::Shard;
 use crate::config::Config;
 use crate::dataset::lerobot::LeRobotWriter;
 use crate::dataset::{DatasetError, DatasetSpec, DatasetWriter, FeatureKind, WriterOptions};
@@ -16,6 +17,8 @@ pub use crate::pipeline::CameraCount;
 use crate::plan::plan_episode_with;
 pub use crate::plan::{plan_episode, EpisodePlan};
 use crate::progress::Progress;
+use crate::resume;
+use crate::threads::JobThreads;
 use crate::video::VideoOptions;
 use crate::{rss, Error, Result, Time, NANOS};
 
@@ -49,7 +52,24 @@ pub struct ConvertOptions {
     /// Where a bag stored as one compressed file (rosbag2 `.zstd`) is decompressed before it
     /// is read; default: beside the output.
     pub tmp_dir: Option<PathBuf>,
+    /// Convert only this part of `bags` ([`crate::bag_list::assign_shards`]); implies
+    /// `resume`, so a task run again skips a shard that is complete.
+    pub shard: Option<Shard>,
+    /// Convert only the inputs that the dataset at `out` does not hold yet (by its
+    /// `meta/bagstream_inputs.json`); a bag that changed since it was converted is refused.
+    /// Without a dataset at `out`, a new one is written.
+    pub resume: bool,
+    /// Commit the dataset (rename it into place, complete and loadable) after every this many
+    /// episodes, and at the end; None: only at the end.
+    pub commit_every: Option<usize>,
+    /// Cap on the threads of the run (readers, decode workers, encoders; see
+    /// [`crate::threads`]); 0: the machine's cores.
+    pub threads: usize,
 }
+
+/// The default of `--commit-every`: a killed run loses at most this many episodes, and a
+/// long run makes a new data and video file this often.
+pub const DEFAULT_COMMIT_EVERY: usize = 10;
 
 /// A bag skipped by `--keep-going`, and why.
 #[derive(Debug, Clone)]
@@ -81,7 +101,10 @@ pub struct EpisodeResult {
 
 #[derive(Debug, Clone)]
 pub struct ConvertSummary {
+    /// The episodes this run converted.
     pub episodes: Vec<EpisodeResult>,
+    /// With `resume`: inputs of this run that the dataset held already (not converted again).
+    pub already_done: usize,
     pub seconds: f64,
     /// Peak resident set of this process (VmHWM), in bytes.
     pub peak_rss: Option<u64>,
@@ -185,6 +208,11 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             opts.chunk_secs
         )));
     }
+    if opts.commit_every == Some(0) {
+        return Err(Error::Usage(
+            "--commit-every 0: give a number of episodes, 1 or more".into(),
+        ));
+    }
     let chunk = ((opts.chunk_secs * NANOS as f64).round() as Time).max(1);
     let memory = MemoryMonitor::new(opts.memory.clone())?;
     memory.checkpoint("start");
@@ -196,16 +224,12 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     if task.trim().is_empty() {
         return Err(Error::Usage("the task text is empty".into()));
     }
-
-    // Plan every bag before writing anything, so that config errors surface before any work;
-    // keep only the dataset spec, so that open files and indexes do not pile up with the
-    // number of bags (each bag is planned again when its turn comes).
-    let mut warnings = Vec::new();
-    let mut failures = Vec::new();
     // One pool of chunk buffers for the whole run: each bag taking fresh ones faults in a few
     // megabytes per episode.
+    let threads = JobThreads::new(opts.threads, 1);
     let open = OpenOptions {
         pool: Default::default(),
+        parallel_reads: Some(threads.parallel_reads()),
         // Beside the output: its file system has room for the dataset, the system's /tmp
         // often has not (a RAM disk on clusters).
         tmp_dir: Some(opts.tmp_dir.clone().unwrap_or_else(|| {
@@ -216,12 +240,43 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 .to_path_buf()
         })),
     };
+    let resume = opts.resume || opts.shard.is_some();
+    let selection = resume::select(&opts.bags, opts.shard, &opts.out, resume, &open)?;
+    if selection.todo.is_empty() {
+        // A shard or a resumed run that is complete: nothing to write.
+        return Ok(ConvertSummary {
+            episodes: Vec::new(),
+            already_done: selection.done,
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss: rss::peak_rss(),
+            encoders_peak_rss: None,
+            encoder_peaks: Vec::new(),
+            encoders: 0,
+            warnings: Vec::new(),
+            memory: memory.report(),
+            failures: Vec::new(),
+        });
+    }
+    let append = opts.append || selection.existing;
+
+    // Plan every bag before writing anything, so that config errors surface before any work;
+    // keep only the dataset spec, so that open files and indexes do not pile up with the
+    // number of bags (each bag is planned again when its turn comes), except for the first
+    // bag's plan: it is the next one run, and keeping it saves a second open and scan (on a
+    // sqlite3 bag without a summary that is a pass over every row, a fifth of a one-bag run).
+    let mut warnings = Vec::new();
+    let mut failures = Vec::new();
     let mut spec: Option<(PathBuf, DatasetSpec)> = None;
-    let mut bags = Vec::new();
+    // (position in the input list, identity when planned)
+    let mut bags: Vec<(usize, resume::Identity)> = Vec::new();
     let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
-    for path in &opts.bags {
+    let mut first_plan: Option<EpisodePlan> = None;
+    for &position in &selection.todo {
+        let path = &opts.bags[position];
         crate::interrupt::check()?;
-        let planned = (|| -> Result<DatasetSpec> {
+        // Before opening: a bag rewritten while it is read is then recorded as changed.
+        let id = resume::identity(path);
+        let planned = (|| -> Result<EpisodePlan> {
             let plan = plan_episode_with(&opts.config, path, &open, &mut |w| {
                 eprintln!("warning: {w}");
                 warnings.push(w.to_string());
@@ -230,12 +285,15 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 check_same_features(first, s, path, &plan.spec)?;
             }
             estimator.add(&plan);
-            Ok(plan.spec)
+            Ok(plan)
         })();
         match planned {
-            Ok(s) => {
-                spec.get_or_insert_with(|| (path.clone(), s));
-                bags.push(path.clone());
+            Ok(plan) => {
+                if spec.is_none() {
+                    spec = Some((path.clone(), plan.spec.clone()));
+                    first_plan = Some(plan);
+                }
+                bags.push((position, id));
             }
             Err(e) if opts.keep_going && !matches!(e, Error::Interrupted(_)) => {
                 let f = BagFailure::new(path, &e);
@@ -249,7 +307,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let Some((first_bag, spec)) = spec else {
         return Err(all_failed(&failures));
     };
-    let video = crate::dataset::lerobot::encoder_settings(&opts.out, opts.append, &opts.video)?;
+    let video = crate::dataset::lerobot::encoder_settings(&opts.out, append, &opts.video)?;
     for f in &spec.features {
         if let FeatureKind::Video { height, width } = f.kind {
             // Found now, not when the first encoder starts, and with the feature named.
@@ -264,14 +322,21 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
         let now = rss::current_rss().unwrap_or(0);
         estimator.check(budget, now).map_err(Error::Usage)?;
     }
-    let mut writer: Box<dyn DatasetWriter> = Box::new(
-        LeRobotWriter::create(
+    let open_writer = |append: bool| -> Result<Box<dyn DatasetWriter>> {
+        let w = LeRobotWriter::create(
             &spec,
             &WriterOptions {
                 out: opts.out.clone(),
-                append: opts.append,
-                video,
+                append,
+                video: video.clone(),
                 ffmpeg: None,
+                encoder_threads: Some(
+                    threads.encoder_threads(
+                        spec.cameras()
+                            .filter(|c| matches!(c.kind, FeatureKind::Video { .. }))
+                            .count(),
+                    ),
+                ),
             },
         )
         .map_err(|e| match e {
@@ -282,14 +347,47 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 first_bag.display()
             )),
             e => e.into(),
-        })?,
-    );
+        })?;
+        Ok(Box::new(w))
+    };
+    // A plain --append carries the dataset's record on; a dataset without one (another tool,
+    // an older bagstream) gets none, as it would not name the earlier episodes.
+    let mut record = Some(selection.record);
+    // Positions of an --append's bags come after the dataset's, so that they stay in order.
+    let mut position_offset = 0;
+    if append && !selection.existing && opts.out.join(crate::dataset::meta::INFO_PATH).is_file() {
+        record = crate::dataset::inputs::read(&opts.out)?.map(|mut r| {
+            r.input_count = None;
+            r.shard = None;
+            position_offset = r
+                .inputs
+                .iter()
+                .map(|i| i.position as usize + 1)
+                .max()
+                .unwrap_or(0);
+            r
+        });
+    }
+    let mut writer = open_writer(append)?;
     let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
-    let pool = pipeline::FramePool::for_spec(&spec);
+    let pool = pipeline::FramePool::for_job(&spec, threads);
     let mut episodes = Vec::new();
-    for (i, path) in bags.iter().enumerate() {
+    // Episodes written since the last commit.
+    let mut uncommitted = 0usize;
+    for (i, &(position, id)) in bags.iter().enumerate() {
         crate::interrupt::check()?;
+        let path = &opts.bags[position];
+        if opts.commit_every.is_some_and(|n| uncommitted >= n) {
+            // Renamed into place as a complete dataset, then reopened to append to.
+            if let Some(r) = &record {
+                writer.record_inputs(r)?;
+            }
+            writer.finish()?;
+            memory.checkpoint(&format!("committed after {} episodes", episodes.len()));
+            uncommitted = 0;
+            writer = open_writer(true)?;
+        }
         let run = EpisodeRun {
             opts,
             spec: &spec,
@@ -300,14 +398,24 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             pool: &pool,
             open: &open,
         };
-        let e = match run.episode(writer.as_mut(), i, episodes.len(), path) {
-            Ok(result) => {
+        let e = match run.episode(writer.as_mut(), i, episodes.len(), path, first_plan.take()) {
+            Ok((result, episode_index, digest)) => {
                 if let Some(w) = result.report.drop_warning() {
                     let w = format!("{}: {w}", path.display());
                     eprintln!("warning: {w}");
                     warnings.push(w);
                 }
+                if let Some(r) = &mut record {
+                    r.inputs.push(resume::record(
+                        episode_index,
+                        position_offset + position,
+                        path,
+                        id,
+                        digest,
+                    ));
+                }
                 episodes.push(result);
+                uncommitted += 1;
                 continue;
             }
             Err(Failed::Run(e)) => return Err(e),
@@ -324,14 +432,21 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             continue;
         }
         // Stop here, keeping the episodes converted before this bag.
-        let kept = if episodes.is_empty() {
+        let kept = if uncommitted == 0 {
             drop(writer);
-            if opts.append {
-                format!("{} is as it was", opts.out.display())
-            } else {
-                format!("nothing written to {}", opts.out.display())
+            match (episodes.len(), append) {
+                (0, true) => format!("{} is as it was", opts.out.display()),
+                (0, false) => format!("nothing written to {}", opts.out.display()),
+                (n, _) => format!(
+                    "the dataset at {} holds the {n} episode{} converted before this bag",
+                    opts.out.display(),
+                    if n == 1 { "" } else { "s" }
+                ),
             }
         } else {
+            if let Some(r) = &record {
+                writer.record_inputs(r)?;
+            }
             let written = writer.finish()?;
             format!(
                 "the dataset at {} holds {} episode{} ({} converted before this bag)",
@@ -352,11 +467,15 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     if episodes.is_empty() {
         return Err(all_failed(&failures));
     }
+    if let Some(r) = &record {
+        writer.record_inputs(r)?;
+    }
     let written = writer.finish()?;
     memory.checkpoint("videos finalised, dataset in place");
     progress.done();
     Ok(ConvertSummary {
         episodes,
+        already_done: selection.done,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss: rss::peak_rss(),
         encoders_peak_rss: written.encoders_peak_rss(),
@@ -412,16 +531,21 @@ struct EpisodeRun<'a> {
 }
 
 impl EpisodeRun<'_> {
-    /// Stream bag `path` (the `i`th planned bag) into episode `episode` of this run.
+    /// Stream bag `path` (the `i`th planned bag) into episode `episode` of this run, by
+    /// `planned` when the planning pass kept its plan, else planning it again.
     fn episode(
         &self,
         writer: &mut dyn DatasetWriter,
         i: usize,
         episode: usize,
         path: &Path,
-    ) -> Result<EpisodeResult, Failed> {
-        let plan = plan_episode_with(&self.opts.config, path, self.open, &mut |_| {})
-            .map_err(Failed::Bag)?;
+        planned: Option<EpisodePlan>,
+    ) -> Result<(EpisodeResult, u64, String), Failed> {
+        let plan = match planned {
+            Some(plan) => plan,
+            None => plan_episode_with(&self.opts.config, path, self.open, &mut |_| {})
+                .map_err(Failed::Bag)?,
+        };
         if plan.spec != *self.spec {
             return Err(Failed::Bag(Error::Conversion(format!(
                 "{}: the bag changed while converting",
@@ -429,6 +553,7 @@ impl EpisodeRun<'_> {
             ))));
         }
         let path = path.to_path_buf();
+        let digest = plan.bag.summary().index_digest();
         self.progress
             .start_bag(i, &path, plan.grid.len(), plan.bytes_to_read());
         writer
@@ -459,7 +584,7 @@ impl EpisodeRun<'_> {
         }
         let mut json = report.to_json();
         json["bag"] = serde_json::Value::String(path.display().to_string());
-        writer
+        let ended = writer
             .end_episode(json)
             .map_err(|e| Failed::Run(e.into()))?;
         crate::alloc::release_free_memory();
@@ -467,12 +592,13 @@ impl EpisodeRun<'_> {
             .checkpoint(&format!("episode {episode} finished"));
         self.memory.check_budget().map_err(Failed::Run)?;
         self.progress.finish_bag(&report);
-        Ok(EpisodeResult {
+        let result = EpisodeResult {
             bag: path,
             frames: report.frames,
             report,
             cameras,
-        })
+        };
+        Ok((result, ended.episode_index, digest))
     }
 }
 

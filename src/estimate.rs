@@ -106,6 +106,8 @@ pub struct RunEstimator {
     videos: usize,
     /// The largest, over the bags, of the chunks that frames waiting for a decoder hold.
     undecoded: u64,
+    /// Bags converted at once (`--jobs`): each holds its own pipeline, windows and frames.
+    jobs: u64,
 }
 
 impl RunEstimator {
@@ -130,7 +132,13 @@ impl RunEstimator {
             cameras: 0,
             videos: 0,
             undecoded: 0,
+            jobs: 1,
         }
+    }
+
+    /// For a run converting `jobs` bags at once.
+    pub fn set_jobs(&mut self, jobs: usize) {
+        self.jobs = jobs.max(1) as u64;
     }
 
     /// Adds one planned bag (one episode).
@@ -184,7 +192,20 @@ impl RunEstimator {
             .count();
     }
 
-    /// The run's peak with the `i`th candidate window, `now` being the current VmRSS.
+    /// The run's peak with the `i`th candidate window and `jobs` jobs, `now` being the current
+    /// VmRSS: every job's part as if each held the largest bag's windows at the same moment.
+    fn estimate_jobs(&self, i: usize, now: u64, jobs: u64) -> Estimate {
+        let one = self.estimate_at(i, now);
+        Estimate {
+            now,
+            pipeline: one.pipeline * jobs,
+            windows: one.windows * jobs,
+            frames: one.frames * jobs,
+            episodes: one.episodes * jobs,
+        }
+    }
+
+    /// One job's peak with the `i`th candidate window, `now` being the current VmRSS.
     fn estimate_at(&self, i: usize, now: u64) -> Estimate {
         let workers = pipeline::decode_workers(self.frame_bytes as usize) as u64;
         // main, the memory sampler, reader, aligner, decode workers, one stderr reader per
@@ -255,7 +276,7 @@ impl RunEstimator {
 
     /// The estimate with the run's own window.
     pub fn estimate(&self, now: u64) -> Estimate {
-        self.estimate_at(0, now)
+        self.estimate_jobs(0, now, self.jobs)
     }
 
     /// The bag whose windows are the largest with the run's window.
@@ -274,19 +295,35 @@ impl RunEstimator {
         // be refused in turn.
         let room = budget.saturating_sub(SUGGESTION_HEADROOM);
         let fits = (1..self.candidates.len())
-            .find(|&i| self.estimate_at(i, now).total() <= room)
+            .find(|&i| self.estimate_jobs(i, now, self.jobs).total() <= room)
             .map(|i| self.candidates[i]);
-        let what = match fits {
-            Some(c) => format!("try --chunk-secs {}", c as f64 / NANOS as f64),
-            None => {
-                let least = self.estimate_at(self.candidates.len() - 1, now);
-                format!(
-                    "no --chunk-secs fits it: with the least window it is still {} (a suggestion \
-                     keeps {} to spare)",
-                    format_bytes(least.total()),
-                    format_bytes(SUGGESTION_HEADROOM)
-                )
-            }
+        // Fewer jobs with the same window.
+        let jobs_fit = (1..self.jobs)
+            .rev()
+            .find(|&j| self.estimate_jobs(0, now, j).total() <= room);
+        let mut tries = Vec::new();
+        if let Some(c) = fits {
+            tries.push(format!("--chunk-secs {}", c as f64 / NANOS as f64));
+        }
+        if let Some(j) = jobs_fit {
+            tries.push(format!("--jobs {j}"));
+        }
+        let what = if tries.is_empty() {
+            let least = self.estimate_jobs(self.candidates.len() - 1, now, 1);
+            format!(
+                "no --chunk-secs fits it{}: with the least window{} it is still {} (a \
+                 suggestion keeps {} to spare)",
+                if self.jobs > 1 {
+                    " nor fewer --jobs"
+                } else {
+                    ""
+                },
+                if self.jobs > 1 { " and one job" } else { "" },
+                format_bytes(least.total()),
+                format_bytes(SUGGESTION_HEADROOM)
+            )
+        } else {
+            format!("try {}", tries.join(", or "))
         };
         let bags = match self.bags {
             1 => self
@@ -294,8 +331,13 @@ impl RunEstimator {
                 .map_or_else(|| "1 bag".into(), |p| p.display().to_string()),
             n => format!("{n} bags"),
         };
+        let jobs = if self.jobs > 1 {
+            format!(" and --jobs {}", self.jobs)
+        } else {
+            String::new()
+        };
         Err(format!(
-            "{bags}: the estimated peak memory {est} is over --max-rss {} with --chunk-secs {}; {what}",
+            "{bags}: the estimated peak memory {est} is over --max-rss {} with --chunk-secs {}{jobs}; {what}",
             format_bytes(budget),
             self.candidates[0] as f64 / NANOS as f64
         ))
@@ -339,6 +381,27 @@ mod tests {
             4 * (10 + 10) + 4 * 10
         );
         assert_eq!(window_bytes(&[], s, 0), 0);
+    }
+
+    #[test]
+    fn jobs_multiply_what_each_job_holds_and_the_refusal_names_fewer_jobs() {
+        let mut e = RunEstimator::new(NANOS, NANOS / 1000);
+        for (i, w) in e.windows.iter_mut().enumerate() {
+            *w = ((64 << 20) >> i, Some(PathBuf::from("a.bag")));
+        }
+        e.bags = 1;
+        let now = 10 << 20;
+        let one = e.estimate(now);
+        e.set_jobs(3);
+        let three = e.estimate(now);
+        assert_eq!(three.now, now);
+        assert_eq!(three.total() - now, 3 * (one.total() - now));
+        // Room for two jobs' windows, not three: fewer jobs, or smaller windows, fit.
+        let budget = now + 2 * (one.total() - now) + (2 << 20);
+        let msg = e.check(budget, now).unwrap_err();
+        assert!(msg.contains("with --chunk-secs 1 and --jobs 3"), "{msg}");
+        assert!(msg.contains("try --chunk-secs 0.5, or --jobs 2"), "{msg}");
+        assert!(e.check(three.total(), now).is_ok());
     }
 
     #[test]

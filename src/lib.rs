@@ -8,6 +8,7 @@
 pub mod align;
 pub mod alloc;
 pub mod bag;
+pub mod bag_list;
 pub mod camera;
 pub mod config;
 pub mod convert;
@@ -22,6 +23,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod plot;
 pub mod progress;
+pub mod resume;
 pub mod rss;
 pub mod sweep;
 /// Fixture generators for tests and examples (the `testkit` feature): not part of what the
@@ -30,6 +32,7 @@ pub mod sweep;
 pub mod synth;
 #[cfg(test)]
 mod test_skip;
+pub mod threads;
 pub mod video;
 
 pub use error::{Error, Result};

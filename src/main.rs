@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use bagstream::bag_list::{read_bag_list, Shard};
 use bagstream::config::Config;
-use bagstream::convert::{convert, ConvertOptions};
+use bagstream::convert::{convert, ConvertOptions, DEFAULT_COMMIT_EVERY};
 use bagstream::memory::MemoryOptions;
 use bagstream::rss::{format_bytes, parse_size};
 use bagstream::video::{Codec, VideoOptions};
@@ -41,7 +42,7 @@ enum Command {
     },
     /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
     #[command(
-        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log --memory-plot mem.svg run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
+        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config teleop.yaml --out out/all --bags-from bags.txt --resume\n  bagstream convert --config teleop.yaml --out out/shard-3 --bags-from bags.txt --shard 3/16\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log --memory-plot mem.svg run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
     )]
     Convert {
         /// The dataset directory to write.
@@ -63,14 +64,33 @@ enum Command {
         keep_going: bool,
         #[command(flatten)]
         flags: ConvertFlags,
+        /// Read more bags from FILE: one path per line, `#` comment lines and blank lines
+        /// skipped, relative paths from the working directory; after the bags given as
+        /// arguments. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        bags_from: Vec<PathBuf>,
+        /// Convert only part I of N (I from 0 to N-1, as SLURM_ARRAY_TASK_ID counts) of the
+        /// input list into --out: the same split for every task given the same list, balanced
+        /// by bag size. Implies --resume: a task run again finishes its shard, or skips it
+        /// when complete. Merge the shards with `bagstream merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
+        /// Convert only the bags that the dataset at --out does not hold yet (it records which
+        /// bag became which episode); a bag that changed since it was converted is refused.
+        /// Without a dataset at --out, the same as a new run.
+        #[arg(long)]
+        resume: bool,
+        /// Commit the dataset (complete, in place, loadable) every N episodes and at the end,
+        /// so that a killed run loses at most N episodes (continue it with --resume).
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_COMMIT_EVERY)]
+        commit_every: usize,
         /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
         /// Draw the converter's RSS over the run, checkpoints marked, as an SVG picture.
         #[arg(long, value_name = "FILE.svg")]
         memory_plot: Option<PathBuf>,
-        /// The bags, one episode each.
-        #[arg(required = true)]
+        /// The bags, one episode each, in order (more with --bags-from).
         bags: Vec<PathBuf>,
     },
     /// Convert the same bags once per chunk size, each in a fresh process, and compare peak
@@ -142,6 +162,10 @@ struct ConvertFlags {
     /// decompressed before reading (default: beside --out); removed at the end.
     #[arg(long, value_name = "DIR")]
     tmp_dir: Option<PathBuf>,
+    /// Cap on the threads of the whole run: bag readers, camera decode workers and each
+    /// ffmpeg encoder's threads share it (docs/scale.md); default: the machine's cores.
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    threads: usize,
 }
 
 impl ConvertFlags {
@@ -165,6 +189,9 @@ impl ConvertFlags {
         }
         if let Some(d) = &self.tmp_dir {
             a.extend(["--tmp-dir".into(), d.clone().into()]);
+        }
+        if self.threads > 0 {
+            a.extend(["--threads".into(), self.threads.to_string().into()]);
         }
         a.extend([
             "--memory-sample".into(),
@@ -264,11 +291,28 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             quiet,
             keep_going,
             flags,
+            bags_from,
+            shard,
+            resume,
+            commit_every,
             summary_json,
             memory_plot,
             bags,
         } => {
+            let mut bags = bags;
+            for list in &bags_from {
+                bags.extend(read_bag_list(list)?);
+            }
+            if bags.is_empty() {
+                return Err(Error::Usage(if bags_from.is_empty() {
+                    "no bag given: give bag paths or --bags-from FILE".into()
+                } else {
+                    "no bag given: the --bags-from lists hold no path".into()
+                }));
+            }
             let top_checkpoints = flags.memory_log.is_some();
+            // To tell, if a signal stops the run, what this run committed.
+            let recorded_before = recorded_episodes(&out);
             // Ctrl-C and SIGTERM stop the run cleanly: see bagstream::interrupt.
             bagstream::interrupt::install()
                 .map_err(|e| Error::Conversion(format!("cannot handle signals: {e}")))?;
@@ -285,11 +329,22 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 check_estimate: true,
                 keep_going,
                 tmp_dir: flags.tmp_dir.clone(),
+                shard,
+                resume,
+                commit_every: Some(commit_every),
+                threads: flags.threads,
             });
             let summary = match converted {
                 Ok(s) => s,
                 Err(Error::Interrupted(signal)) => {
-                    let kept = if append {
+                    let committed = recorded_episodes(&out).saturating_sub(recorded_before);
+                    let kept = if committed > 0 {
+                        format!(
+                            "{} holds the {committed} episode{} this run committed; run the same command with --resume to convert the rest",
+                            out.display(),
+                            if committed == 1 { "" } else { "s" }
+                        )
+                    } else if append {
                         format!("{} is as it was", out.display())
                     } else {
                         format!("nothing written to {}", out.display())
@@ -319,6 +374,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 let json = sweep::summary_json(&summary, &bags);
                 std::fs::write(path, format!("{json:#}\n"))
                     .map_err(|e| Error::Conversion(format!("{}: {e}", path.display())))?;
+            }
+            if summary.episodes.is_empty() && summary.already_done > 0 {
+                println!(
+                    "{}: holds all {} bags of this run{}, nothing to do",
+                    out.display(),
+                    summary.already_done,
+                    shard.map_or(String::new(), |s| format!(" (shard {s})"))
+                );
+                return Ok(ExitCode::SUCCESS);
             }
             // -q: the summary line alone, for scripts; the details are for people.
             if quiet {
@@ -439,6 +503,14 @@ fn failures_exit(summary: &bagstream::convert::ConvertSummary, bags: usize) -> E
         eprintln!("  {}: {}", f.bag.display(), f.reason);
     }
     ExitCode::from(1)
+}
+
+/// Episodes the inputs record of the dataset at `out` names (0 without one).
+fn recorded_episodes(out: &std::path::Path) -> usize {
+    bagstream::dataset::inputs::read(out)
+        .ok()
+        .flatten()
+        .map_or(0, |r| r.inputs.len())
 }
 
 fn ms(s: Option<f64>) -> String {

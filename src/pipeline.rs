@@ -29,6 +29,7 @@ use crate::dataset::{DatasetWriter, Frame};
 use crate::memory::MemoryMonitor;
 use crate::plan::{EpisodePlan, SourcePlan};
 use crate::progress::Progress;
+use crate::threads::JobThreads;
 use crate::{interrupt, Error, Result, Time};
 
 /// What one camera source cost in an episode.
@@ -50,7 +51,7 @@ const FRAMES_IN_FLIGHT: usize = 64;
 /// cameras fewer frames are in flight (at least 2).
 const IMAGE_BYTES_IN_FLIGHT: usize = 4 << 20;
 /// Decode workers at most (fewer on machines with fewer cores).
-const MAX_DECODE_WORKERS: usize = 4;
+pub const MAX_DECODE_WORKERS: usize = 4;
 /// How often a stage blocked on the frame pool looks whether a later stage failed.
 const HALT_POLL: Duration = Duration::from_millis(50);
 
@@ -103,13 +104,18 @@ pub fn frames_in_flight(image_bytes: usize) -> usize {
 }
 
 /// Decode worker threads for frames of `image_bytes` bytes of pictures (none without cameras).
+/// with the whole machine (the memory estimate's figure: at least what a job of a run with
+/// `--threads` or `--jobs` uses).
 pub fn decode_workers(image_bytes: usize) -> usize {
+    decode_workers_for(image_bytes, JobThreads::default())
+}
+
+/// Decode worker threads of a job with `threads` (none without cameras).
+pub fn decode_workers_for(image_bytes: usize, threads: JobThreads) -> usize {
     if image_bytes == 0 {
         0
     } else {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, MAX_DECODE_WORKERS)
+        threads.decode_workers(MAX_DECODE_WORKERS)
     }
 }
 
@@ -130,21 +136,30 @@ pub struct FramePool {
     free: Mutex<Vec<Frame>>,
     returned: Condvar,
     size: usize,
+    /// The camera decode workers of the episodes run with this pool (sized for them).
+    workers: usize,
 }
 
 impl FramePool {
-    /// A pool for the frames of `spec`.
+    /// A pool for the frames of `spec`, with the whole machine's threads.
     pub fn for_spec(spec: &crate::dataset::DatasetSpec) -> FramePool {
+        FramePool::for_job(spec, JobThreads::default())
+    }
+
+    /// A pool for the frames of `spec` in a job with `threads`.
+    pub fn for_job(spec: &crate::dataset::DatasetSpec, threads: JobThreads) -> FramePool {
         let image_bytes = spec
             .cameras()
             .filter_map(|f| f.kind.camera_size())
             .map(|(w, h)| w as usize * h as usize * 3)
             .sum();
-        let size = frame_pool_size(image_bytes);
+        let workers = decode_workers_for(image_bytes, threads);
+        let size = 2 * frames_in_flight(image_bytes) + workers + 2;
         let pool = FramePool {
             free: Mutex::new(Vec::with_capacity(size)),
             returned: Condvar::new(),
             size,
+            workers,
         };
         pool.fill();
         pool
@@ -226,7 +241,11 @@ pub fn run_episode(
         .map(|c| c.size.0 as usize * c.size.1 as usize * 3)
         .sum();
     let in_flight = frames_in_flight(image_bytes);
-    let workers = decode_workers(image_bytes);
+    let workers = if image_bytes == 0 {
+        0
+    } else {
+        pool.workers.max(1)
+    };
 
     let stop_flag = AtomicBool::new(false);
     let stop = &stop_flag;
@@ -630,6 +649,7 @@ mod tests {
             free: Mutex::new(Vec::new()),
             returned: Condvar::new(),
             size,
+            workers: 1,
         };
         pool.fill();
         pool

@@ -148,6 +148,10 @@ fn ros1_and_ros2_bags_mix_in_one_run_and_by_append() {
         check_estimate: true,
         keep_going: false,
         tmp_dir: None,
+        shard: None,
+        resume: false,
+        commit_every: None,
+        threads: 0,
     })
     .unwrap();
     let rows = state(&appended);

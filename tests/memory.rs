@@ -38,6 +38,10 @@ fn options(config: &str, bag: &Path, out: &Path, memory: MemoryOptions) -> Conve
         check_estimate: true,
         keep_going: false,
         tmp_dir: None,
+        shard: None,
+        resume: false,
+        commit_every: None,
+        threads: 0,
     }
 }
 

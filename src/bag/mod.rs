@@ -153,6 +153,36 @@ pub struct BagSummary {
 
 impl BagSummary {
     /// Receive time of the first and last message in the bag.
+    /// A digest of what the index says: storage, size, each connection (topic, type, encoding,
+    /// definition, count, first and last time) and each block (times, bytes). A rewritten or
+    /// re-recorded bag gets another; copying it or touching its times does not. `--resume`
+    /// compares it when a bag's size or modification time differs from the record's.
+    pub fn index_digest(&self) -> String {
+        let mut bytes = Vec::new();
+        let mut put = |b: &[u8]| {
+            bytes.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(b);
+        };
+        put(self.storage.id.as_bytes());
+        put(&self.file_size.to_le_bytes());
+        for (c, s) in self.connections.iter().zip(&self.stats) {
+            for text in [&c.topic, &c.datatype, &c.encoding, &c.definition] {
+                put(text.as_bytes());
+            }
+            put(&s.count.to_le_bytes());
+            for t in [s.first, s.last] {
+                put(&t.unwrap_or(Time::MIN).to_le_bytes());
+            }
+        }
+        for b in &self.blocks {
+            put(&b.start.to_le_bytes());
+            put(&b.end.to_le_bytes());
+            put(&b.stored_bytes.to_le_bytes());
+            put(&b.raw_bytes.to_le_bytes());
+        }
+        format!("xxh3-128:{:032x}", twox_hash::XxHash3_128::oneshot(&bytes))
+    }
+
     pub fn time_range(&self) -> Option<(Time, Time)> {
         let first = self.stats.iter().filter_map(|s| s.first).min()?;
         let last = self.stats.iter().filter_map(|s| s.last).max()?;
@@ -265,6 +295,12 @@ pub trait BagSource: Send {
     /// The first and the last message (in `(time, order)` order) of connection `conn`.
     fn first_and_last(&mut self, conn: usize)
         -> Result<Option<(RawMessage, RawMessage)>, BagError>;
+
+    /// Whether a read may decompress the next block on a second thread (`--threads`); the
+    /// storages that read block by block use it, the others have nothing to do.
+    fn set_parallel_reads(&mut self, on: bool) {
+        let _ = on;
+    }
 }
 
 /// How to open a bag.
@@ -276,6 +312,9 @@ pub struct OpenOptions {
     /// Where storages that must decompress a whole file first put it (default: the system's
     /// temporary directory).
     pub tmp_dir: Option<PathBuf>,
+    /// Decompress the next block on a second thread; None: when the machine has 2 cores or
+    /// more (`--threads` decides it per job).
+    pub parallel_reads: Option<bool>,
 }
 
 /// What a file's first bytes say it is.
@@ -309,6 +348,14 @@ pub fn open(path: &Path) -> Result<Box<dyn BagSource>, BagError> {
 /// Open a bag, picking the storage: a directory holding `metadata.yaml` is a rosbag2 bag; a
 /// file is told by its magic bytes.
 pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, BagError> {
+    let mut bag = open_storage(path, opts)?;
+    if let Some(on) = opts.parallel_reads {
+        bag.set_parallel_reads(on);
+    }
+    Ok(bag)
+}
+
+fn open_storage(path: &Path, opts: &OpenOptions) -> Result<Box<dyn BagSource>, BagError> {
     if path.is_dir() {
         if path.join(rosbag2::metadata::METADATA_FILE).is_file() || has_storage_files(path) {
             return rosbag2::open(path, opts);

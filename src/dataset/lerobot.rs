@@ -151,6 +151,8 @@ pub struct LeRobotWriter {
     buffer: FrameBuffer,
     videos: Vec<VideoOut>,
     video_settings: VideoSettings,
+    /// Each encoder's threads (`--threads`); None: the encoder's own choice.
+    encoder_threads: Option<usize>,
     ffmpeg: Option<PathBuf>,
     video_file_limit: u64,
     finished_videos: Vec<EncodedVideo>,
@@ -167,6 +169,8 @@ pub struct LeRobotWriter {
     sync: BufWriter<File>,
     sync_entries: u64,
     new_episodes: u64,
+    /// Written by `finish` (meta/bagstream_inputs.json).
+    inputs: Option<super::inputs::InputsFile>,
     finished: bool,
 }
 
@@ -341,6 +345,7 @@ impl LeRobotWriter {
             stat_sources,
             videos,
             video_settings: opts.video.clone(),
+            encoder_threads: opts.encoder_threads,
             ffmpeg,
             video_file_limit: meta::VIDEO_FILES_SIZE_IN_MB << 20,
             finished_videos: Vec::new(),
@@ -357,6 +362,7 @@ impl LeRobotWriter {
             sync: BufWriter::new(sync_file),
             sync_entries: 0,
             new_episodes: 0,
+            inputs: None,
             finished: false,
             info: info.clone(),
         };
@@ -447,6 +453,7 @@ impl LeRobotWriter {
                     cam.height,
                     fps,
                     &self.video_settings,
+                    self.encoder_threads,
                 )?);
                 v.chunk = chunk;
                 v.file = file;
@@ -877,6 +884,13 @@ impl DatasetWriter for LeRobotWriter {
         Ok(())
     }
 
+    fn record_inputs(&mut self, inputs: &super::inputs::InputsFile) -> Result<(), DatasetError> {
+        // Unrecorded, an append drops the old record (it is not linked): a record that missed
+        // episodes would have --resume convert them again.
+        self.inputs = Some(inputs.clone());
+        Ok(())
+    }
+
     fn finish(mut self: Box<Self>) -> Result<WriterSummary, DatasetError> {
         if let Some(ep) = &self.episode {
             return Err(DatasetError::Invalid(format!(
@@ -931,6 +945,9 @@ impl DatasetWriter for LeRobotWriter {
         .into_iter()
         .collect();
         write_json(&self.tmp.join(INFO_PATH), &self.info)?;
+        if let Some(inputs) = &self.inputs {
+            super::inputs::write(&self.tmp, inputs)?;
+        }
 
         // Last moment to stop: after this, the run is complete and stays.
         if let Some(signal) = crate::interrupt::pending() {
@@ -1319,9 +1336,15 @@ fn collect_files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) -> Result<(), Da
 
 /// The metadata files an append rewrites: everything else is linked as it is.
 fn is_rewritten(rel: &Path) -> bool {
-    [INFO_PATH, STATS_PATH, TASKS_PATH, SYNC_REPORT_PATH]
-        .iter()
-        .any(|p| rel == Path::new(p))
+    [
+        INFO_PATH,
+        STATS_PATH,
+        TASKS_PATH,
+        SYNC_REPORT_PATH,
+        super::inputs::INPUTS_PATH,
+    ]
+    .iter()
+    .any(|p| rel == Path::new(p))
         || rel.starts_with(EPISODES_DIR)
 }
 

@@ -2,6 +2,7 @@
 //! v2.1, HDF5, Zarr) arrive as new modules.
 
 mod frames;
+pub mod inputs;
 pub mod lerobot;
 pub mod meta;
 pub mod stats;
@@ -138,6 +139,8 @@ pub struct WriterOptions {
     /// The ffmpeg binary; `None` finds it (`BAGSTREAM_FFMPEG`, then `PATH`) when the dataset
     /// has a video feature.
     pub ffmpeg: Option<PathBuf>,
+    /// Threads of each ffmpeg encoder; None: ffmpeg's choice (all cores each).
+    pub encoder_threads: Option<usize>,
 }
 
 impl WriterOptions {
@@ -148,6 +151,7 @@ impl WriterOptions {
             append,
             video: VideoSettings::default(),
             ffmpeg: None,
+            encoder_threads: None,
         }
     }
 }
@@ -204,6 +208,15 @@ pub trait DatasetWriter {
     fn abort_episode(&mut self) -> Result<(), DatasetError> {
         Err(DatasetError::Invalid(
             "this dataset writer cannot roll back an episode".into(),
+        ))
+    }
+    /// Keep `inputs` (which input became which episode) with the dataset when it is next
+    /// finished, in the same commit as the episodes it names. Writers that cannot keep it
+    /// refuse.
+    fn record_inputs(&mut self, inputs: &inputs::InputsFile) -> Result<(), DatasetError> {
+        let _ = inputs;
+        Err(DatasetError::Invalid(
+            "this dataset writer cannot record its inputs".into(),
         ))
     }
     /// Write the metadata and move the dataset into place.

@@ -70,6 +70,7 @@ impl VideoEncoder {
         height: u32,
         fps: u32,
         settings: &VideoSettings,
+        threads: Option<usize>,
     ) -> Result<VideoEncoder, VideoError> {
         settings.check_size(width, height)?;
         if fps == 0 {
@@ -92,7 +93,7 @@ impl VideoEncoder {
         .arg("-r")
         .arg(fps.to_string())
         .args(["-i", "-", "-an"])
-        .args(settings.codec_args())
+        .args(settings.codec_args_with(threads))
         // The temporary name has no .mp4 extension to pick the muxer from.
         .args(["-f", "mp4", "-y"])
         .arg(&tmp_path)

@@ -180,7 +180,14 @@ impl VideoSettings {
     }
 
     /// The encoder options after `-c:v <encoder>`, as lerobot's `get_codec_options` sets them.
+    #[cfg(test)]
     pub(crate) fn codec_args(&self) -> Vec<String> {
+        self.codec_args_with(None)
+    }
+
+    /// The same, with the encoder's threads capped at `threads` (`--threads`): SVT-AV1's
+    /// `lp`, x264's `-threads`, x265's `pools`. The pictures do not depend on it.
+    pub(crate) fn codec_args_with(&self, threads: Option<usize>) -> Vec<String> {
         let mut args = vec![
             "-c:v".to_string(),
             self.codec.encoder().to_string(),
@@ -193,11 +200,28 @@ impl VideoSettings {
             args.extend(["-preset".to_string(), preset.clone()]);
         }
         match self.codec {
-            Codec::Av1 => args.extend(["-svtav1-params".into(), "fast-decode=0".into()]),
+            Codec::Av1 => {
+                let mut params = "fast-decode=0".to_string();
+                if let Some(n) = threads {
+                    params.push_str(&format!(":lp={n}"));
+                }
+                args.extend(["-svtav1-params".into(), params]);
+            }
             // B-frames reorder frames, which puts decode order and pts apart; no B-frames
             // keeps every packet's pts = dts = frame index / fps.
-            Codec::H264 => args.extend(["-bf".into(), "0".into()]),
-            Codec::Hevc => args.extend(["-x265-params".into(), "bframes=0:log-level=error".into()]),
+            Codec::H264 => {
+                args.extend(["-bf".into(), "0".into()]);
+                if let Some(n) = threads {
+                    args.extend(["-threads".into(), n.to_string()]);
+                }
+            }
+            Codec::Hevc => {
+                let mut params = "bframes=0:log-level=error".to_string();
+                if let Some(n) = threads {
+                    params.push_str(&format!(":pools={n}:frame-threads={}", n.min(16)));
+                }
+                args.extend(["-x265-params".into(), params]);
+            }
         }
         args.extend(["-pix_fmt".to_string(), self.pix_fmt.clone()]);
         args

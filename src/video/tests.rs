@@ -98,7 +98,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 }
 
 fn encode(ffmpeg: &Path, out: &Path, settings: &VideoSettings, frames: &[Vec<u8>]) -> EncodedVideo {
-    let mut enc = VideoEncoder::spawn(ffmpeg, out, W, H, FPS, settings).unwrap();
+    let mut enc = VideoEncoder::spawn(ffmpeg, out, W, H, FPS, settings, None).unwrap();
     for f in frames {
         enc.write_frame(f).unwrap();
     }
@@ -181,7 +181,7 @@ fn two_episodes_share_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("file-000.mp4");
     let settings = VideoSettings::for_codec(Codec::H264);
-    let mut enc = VideoEncoder::spawn(&ffmpeg, &out, W, H, FPS, &settings).unwrap();
+    let mut enc = VideoEncoder::spawn(&ffmpeg, &out, W, H, FPS, &settings, None).unwrap();
     let ep0: Vec<Vec<u8>> = (0..12).map(|t| frame(t, false)).collect();
     let ep1: Vec<Vec<u8>> = (0..18).map(|t| frame(t, true)).collect();
     let mut spans = Vec::new();
@@ -219,7 +219,7 @@ fn ffmpeg_failure_quotes_its_stderr_and_leaves_nothing() {
         preset: Some("bogus".into()),
         ..VideoSettings::for_codec(Codec::H264)
     };
-    let mut enc = VideoEncoder::spawn(&ffmpeg, &out, W, H, FPS, &settings).unwrap();
+    let mut enc = VideoEncoder::spawn(&ffmpeg, &out, W, H, FPS, &settings, None).unwrap();
     let f = frame(0, false);
     let mut err = None;
     for _ in 0..200 {
@@ -270,6 +270,7 @@ fn ffmpeg_failure_quotes_its_stderr_and_leaves_nothing() {
         H,
         FPS,
         &VideoSettings::for_codec(Codec::H264),
+        None,
     )
     .unwrap();
     let mut result = Ok(());
@@ -322,6 +323,7 @@ fn a_file_short_of_frames_is_refused() {
         H,
         FPS,
         &VideoSettings::for_codec(Codec::H264),
+        None,
     )
     .unwrap();
     for t in 0..10 {
@@ -356,6 +358,7 @@ fn dropping_an_unfinished_encoder_removes_its_output() {
         H,
         FPS,
         &VideoSettings::for_codec(Codec::H264),
+        None,
     )
     .unwrap();
     for t in 0..5 {
@@ -398,6 +401,7 @@ fn missing_ffmpeg_is_a_clear_error() {
         H,
         FPS,
         &VideoSettings::default(),
+        None,
     )
     .err()
     .unwrap();
@@ -441,6 +445,7 @@ fn sizes_the_encoders_refuse_are_explained() {
         48,
         30,
         &av1,
+        None,
     )
     .err()
     .unwrap();
@@ -663,7 +668,7 @@ fn measure_encoder_rss() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("file-000.mp4");
         let settings = VideoSettings::for_codec(codec);
-        let mut enc = VideoEncoder::spawn(&ffmpeg, &out, w, h, FPS, &settings).unwrap();
+        let mut enc = VideoEncoder::spawn(&ffmpeg, &out, w, h, FPS, &settings, None).unwrap();
         let mut stats = ImageStats::new(w, h, u64::from(n));
         let start = std::time::Instant::now();
         for t in 0..n {

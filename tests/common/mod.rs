@@ -55,6 +55,10 @@ pub fn convert_video(
         check_estimate: true,
         keep_going: false,
         tmp_dir: None,
+        shard: None,
+        resume: false,
+        commit_every: None,
+        threads: 0,
     })
 }
 
@@ -152,6 +156,16 @@ pub fn dataset_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             for ep in v["episodes"].as_array_mut().unwrap() {
                 ep.as_object_mut().unwrap().remove("bag");
+            }
+            bytes = serde_json::to_vec_pretty(&v).unwrap();
+        }
+        if rel == "meta/bagstream_inputs.json" {
+            // Which input became which episode stays; what names and identifies each bag
+            // differs from container to container.
+            let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            for input in v["inputs"].as_array_mut().unwrap() {
+                let m = input.as_object_mut().unwrap();
+                m.retain(|k, _| k == "episode_index" || k == "position");
             }
             bytes = serde_json::to_vec_pretty(&v).unwrap();
         }
@@ -423,4 +437,105 @@ pub fn bz2_bomb(total: usize) -> Vec<u8> {
     let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
     enc.write_all(&vec![0u8; 16 << 20]).unwrap();
     enc.finish().unwrap().repeat(total / (16 << 20))
+}
+
+/// What a dataset holds, whatever its file layout: every data column's values in row order
+/// (data files in path order), every episode metadata column but the file locations, tasks,
+/// info.json, stats.json, and the sync report without bag paths. Equal for the same episodes
+/// whether they were written in one run, resumed, committed in parts or converted by jobs.
+#[derive(Debug, PartialEq)]
+pub struct DatasetContent {
+    pub data: BTreeMap<String, Vec<String>>,
+    pub episodes: BTreeMap<String, Vec<String>>,
+    pub tasks: BTreeMap<String, Vec<String>>,
+    pub info: serde_json::Value,
+    pub stats: serde_json::Value,
+    pub sync: serde_json::Value,
+}
+
+/// Column name -> each row's value as text, over `files` in order.
+fn columns_of(files: &[PathBuf], skip: impl Fn(&str) -> bool) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in files {
+        for b in read_parquet(f) {
+            for (field, col) in b.schema().fields().iter().zip(b.columns()) {
+                if skip(field.name()) {
+                    continue;
+                }
+                let rows = out.entry(field.name().clone()).or_default();
+                for r in 0..col.len() {
+                    rows.push(format!("{:?}", col.slice(r, 1)));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn dataset_content(dir: &Path) -> DatasetContent {
+    let under = |sub: &str| -> Vec<PathBuf> {
+        let d = dir.join(sub);
+        if !d.exists() {
+            return Vec::new();
+        }
+        files_under(&d)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect()
+    };
+    let json = |rel: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(rel)).unwrap()).unwrap()
+    };
+    let mut sync = json("meta/sync_report.json");
+    for ep in sync["episodes"].as_array_mut().unwrap() {
+        ep.as_object_mut().unwrap().remove("bag");
+    }
+    DatasetContent {
+        data: columns_of(&under("data"), |_| false),
+        episodes: columns_of(&under("meta/episodes"), |name| {
+            name.starts_with("data/")
+                || name.starts_with("meta/episodes/")
+                || (name.starts_with("videos/") && !name.ends_with("_timestamp"))
+                || name.ends_with("from_timestamp")
+                || name.ends_with("to_timestamp")
+        }),
+        tasks: columns_of(&[dir.join("meta/tasks.parquet")], |_| false),
+        info: json("meta/info.json"),
+        stats: json("meta/stats.json"),
+        sync,
+    }
+}
+
+/// The two datasets hold the same (see [`DatasetContent`]); names the first part that differs.
+pub fn assert_same_content(a: &Path, b: &Path) {
+    let (ca, cb) = (dataset_content(a), dataset_content(b));
+    for (what, x, y) in [
+        ("data", &ca.data, &cb.data),
+        ("meta/episodes", &ca.episodes, &cb.episodes),
+        ("meta/tasks", &ca.tasks, &cb.tasks),
+    ] {
+        assert_eq!(
+            x.keys().collect::<Vec<_>>(),
+            y.keys().collect::<Vec<_>>(),
+            "{what}: other columns in {} and {}",
+            a.display(),
+            b.display()
+        );
+        for (k, v) in x {
+            let w = &y[k];
+            assert_eq!(
+                v.len(),
+                w.len(),
+                "{what}: column {k}: {} rows against {}",
+                v.len(),
+                w.len()
+            );
+            if let Some(i) = (0..v.len()).find(|&i| v[i] != w[i]) {
+                panic!("{what}: column {k} row {i}: {} against {}", v[i], w[i]);
+            }
+        }
+    }
+    assert_eq!(ca.info, cb.info, "meta/info.json differs");
+    assert_eq!(ca.stats, cb.stats, "meta/stats.json differs");
+    assert_eq!(ca.sync, cb.sync, "meta/sync_report.json differs");
 }

@@ -136,6 +136,10 @@ impl McapBag {
 }
 
 impl BagSource for McapBag {
+    fn set_parallel_reads(&mut self, on: bool) {
+        self.parallel = on;
+    }
+
     fn summary(&self) -> &BagSummary {
         &self.summary
     }

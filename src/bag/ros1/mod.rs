@@ -195,6 +195,10 @@ impl Ros1Bag {
 }
 
 impl BagSource for Ros1Bag {
+    fn set_parallel_reads(&mut self, on: bool) {
+        self.parallel = on;
+    }
+
     fn summary(&self) -> &BagSummary {
         &self.scan.summary
     }

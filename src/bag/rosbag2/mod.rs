@@ -214,6 +214,10 @@ impl WithTemp {
 }
 
 impl BagSource for WithTemp {
+    fn set_parallel_reads(&mut self, on: bool) {
+        self.inner.set_parallel_reads(on);
+    }
+
     fn summary(&self) -> &BagSummary {
         &self.summary
     }

@@ -137,6 +137,12 @@ impl SplitBag {
 }
 
 impl BagSource for SplitBag {
+    fn set_parallel_reads(&mut self, on: bool) {
+        for f in &mut self.files {
+            f.set_parallel_reads(on);
+        }
+    }
+
     fn summary(&self) -> &BagSummary {
         &self.summary
     }
