@@ -18,7 +18,7 @@ use bagstream::{inspect, sweep, Error};
     name = "bagstream",
     version,
     about = "Convert ROS bags into LeRobot v3.0 datasets, streaming, with memory bounded by one chunk.",
-    after_help = "Examples:\n  bagstream inspect fixtures/teleop_lz4.bag\n  bagstream inspect fixtures/teleop_lz4.bag --config-template > teleop.yaml\n  bagstream convert --config teleop.yaml --out out/teleop fixtures/teleop_lz4.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append more.bag --task \"stack the cups\"\n  bagstream validate out/teleop\n\nExit status: 0 success, 1 conversion failure, 2 usage or configuration error, 130 / 143 interrupted by SIGINT / SIGTERM (nothing written)."
+    after_help = "Examples:\n  bagstream inspect fixtures/teleop_lz4.bag\n  bagstream inspect fixtures/teleop_lz4.bag --config-template > teleop.yaml\n  bagstream convert --config teleop.yaml --out out/teleop fixtures/teleop_lz4.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append more.bag --task \"stack the cups\"\n  bagstream validate out/teleop\n  bagstream merge --out out/all out/shard0 out/shard1\n\nExit status: 0 success, 1 conversion failure, 2 usage or configuration error, 130 / 143 interrupted by SIGINT / SIGTERM (nothing written)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -113,6 +113,22 @@ enum Command {
     },
     /// Check a dataset against every rule of the LeRobot v3.0 layout.
     Validate { dataset: PathBuf },
+    /// Merge datasets bagstream wrote (the shards of one run) into one LeRobot v3.0 dataset,
+    /// as converting all their bags in one run would have written it.
+    #[command(
+        after_help = "Examples:\n  bagstream merge --out out/all out/shard0 out/shard1 out/shard2\n  bagstream merge --out out/all out/shard-*\n\nEpisodes follow the run's input order when every shard has meta/bagstream_inputs.json (which convert writes), else the shards' order as given. Data rows are rewritten with new indices; videos are hard-linked (copied across filesystems), never re-encoded. Features, fps, robot_type and video encoding must agree (else exit status 2). OUT must not exist or be empty; nothing appears there until the merge is complete."
+    )]
+    Merge {
+        /// The dataset directory to write.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Print only the summary line.
+        #[arg(long, short)]
+        quiet: bool,
+        /// The shard datasets.
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<PathBuf>,
+    },
 }
 
 /// The options `convert` and `sweep` share (sweep passes them on to each conversion; the
@@ -470,6 +486,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 Ok(ExitCode::from(1))
             }
         }
+        Command::Merge { out, quiet, shards } => merge(out, quiet, shards),
         Command::Validate { dataset } => {
             let problems = bagstream::dataset::validate::validate(&dataset)?;
             if problems.is_empty() {
@@ -488,6 +505,72 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
         }
     }
+}
+
+fn merge(out: PathBuf, quiet: bool, shards: Vec<PathBuf>) -> Result<ExitCode, Error> {
+    use bagstream::dataset::merge::{merge, MergeOptions};
+    use bagstream::dataset::DatasetError;
+    bagstream::interrupt::install()
+        .map_err(|e| Error::Conversion(format!("cannot handle signals: {e}")))?;
+    let s = match merge(&MergeOptions::new(shards, &out)) {
+        Ok(s) => s,
+        Err(DatasetError::Interrupted(signal)) => {
+            eprintln!(
+                "bagstream: interrupted by {}: nothing written to {}",
+                bagstream::interrupt::signal_name(signal),
+                out.display()
+            );
+            return Ok(ExitCode::from((128 + signal) as u8));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !s.missing_positions.is_empty() {
+        let shown: Vec<String> = s
+            .missing_positions
+            .iter()
+            .take(10)
+            .map(u64::to_string)
+            .collect();
+        eprintln!(
+            "bagstream: warning: {} of the run's {} inputs are in no shard (positions {}{})",
+            s.missing_positions.len(),
+            s.input_count.unwrap_or_default(),
+            shown.join(", "),
+            if s.missing_positions.len() > 10 {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
+    if !quiet {
+        println!(
+            "episodes ordered {}",
+            if s.by_position {
+                "by input position (meta/bagstream_inputs.json)"
+            } else {
+                "shard by shard, as given"
+            }
+        );
+        println!(
+            "{} data file{}, {} video file{} linked, {} copied",
+            s.data_files,
+            if s.data_files == 1 { "" } else { "s" },
+            s.videos_linked,
+            if s.videos_linked == 1 { "" } else { "s" },
+            s.videos_copied
+        );
+    }
+    println!(
+        "merged {} shards: {} episodes, {} frames, {} task{} -> {}",
+        s.shards,
+        s.episodes,
+        s.frames,
+        s.tasks,
+        if s.tasks == 1 { "" } else { "s" },
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Exit status 0, or 1 after listing the bags `--keep-going` skipped.

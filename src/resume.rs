@@ -6,7 +6,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::bag::OpenOptions;
 use crate::bag_list::{shard_positions, Shard};
-use crate::dataset::inputs::{self, InputRecord, InputsFile, ShardRecord};
+use crate::dataset::inputs::{self, InputEntry, InputsFile, ShardId};
 use crate::dataset::meta::INFO_PATH;
 use crate::{Error, Result};
 
@@ -28,17 +28,17 @@ pub struct Selection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub size: u64,
-    pub mtime_ns: i128,
+    pub mtime_ns: i64,
 }
 
 /// Size and modification time of an input (for a directory: the sum of its files' sizes and
 /// the newest file's time); zeros when it cannot be read (opening it names the problem).
 pub fn identity(path: &Path) -> Identity {
-    let stamp = |m: &std::fs::Metadata| -> i128 {
+    let stamp = |m: &std::fs::Metadata| -> i64 {
         m.modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128)
+            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
     };
     let Ok(meta) = std::fs::metadata(path) else {
         return Identity {
@@ -77,14 +77,14 @@ pub fn record(
     path: &Path,
     id: Identity,
     index_digest: String,
-) -> InputRecord {
-    InputRecord {
+) -> InputEntry {
+    InputEntry {
         episode_index,
         position: position as u64,
-        path: path.display().to_string(),
-        size: id.size,
-        mtime_ns: id.mtime_ns,
-        index_digest,
+        path: path.to_path_buf(),
+        size: Some(id.size),
+        mtime_ns: Some(id.mtime_ns),
+        index_digest: Some(index_digest),
     }
 }
 
@@ -103,7 +103,7 @@ pub fn select(
     };
     let mut selection = Selection {
         todo: positions.clone(),
-        record: InputsFile::new(),
+        record: InputsFile::new(Vec::new()),
         done: 0,
         existing: false,
     };
@@ -116,6 +116,15 @@ pub fn select(
                 inputs::INPUTS_PATH
             ))
         })?;
+        if record.version != inputs::VERSION {
+            return Err(Error::Usage(format!(
+                "{}: --resume: {} is version {} (this bagstream reads version {})",
+                out.display(),
+                inputs::INPUTS_PATH,
+                record.version,
+                inputs::VERSION
+            )));
+        }
         if let (Some(theirs), Some(ours)) = (record.shard, shard) {
             if (theirs.index, theirs.count) != (ours.index as u64, ours.count as u64) {
                 return Err(Error::Usage(format!(
@@ -129,8 +138,7 @@ pub fn select(
         selection.todo.clear();
         for &p in &positions {
             let path = &bags[p];
-            let shown = path.display().to_string();
-            match record.inputs.iter().find(|r| r.path == shown) {
+            match record.inputs.iter().find(|r| r.path == *path) {
                 Some(r) => {
                     check_unchanged(r, path, out, open)?;
                     selection.done += 1;
@@ -143,7 +151,7 @@ pub fn select(
     }
     selection.record.input_count = Some(bags.len() as u64);
     if let Some(s) = shard {
-        selection.record.shard = Some(ShardRecord {
+        selection.record.shard = Some(ShardId {
             index: s.index as u64,
             count: s.count as u64,
         });
@@ -153,9 +161,9 @@ pub fn select(
 
 /// A bag the dataset holds must be the recording it was: same size and time, or (copied,
 /// touched) the same index.
-fn check_unchanged(r: &InputRecord, path: &Path, out: &Path, open: &OpenOptions) -> Result<()> {
+fn check_unchanged(r: &InputEntry, path: &Path, out: &Path, open: &OpenOptions) -> Result<()> {
     let now = identity(path);
-    if now.size == r.size && now.mtime_ns == r.mtime_ns {
+    if Some(now.size) == r.size && Some(now.mtime_ns) == r.mtime_ns {
         return Ok(());
     }
     let changed = |what: String| {
@@ -167,12 +175,12 @@ fn check_unchanged(r: &InputRecord, path: &Path, out: &Path, open: &OpenOptions)
             out.display()
         ))
     };
-    if now.size != r.size {
-        return Err(changed(format!("{} bytes then, {} now", r.size, now.size)));
+    if let Some(size) = r.size.filter(|&s| s != now.size) {
+        return Err(changed(format!("{size} bytes then, {} now", now.size)));
     }
     let bag = crate::bag::open_with(path, open)?;
     let digest = bag.summary().index_digest();
-    if digest != r.index_digest {
+    if r.index_digest.as_deref() != Some(digest.as_str()) {
         return Err(changed(
             "same size, another modification time and another index".to_string(),
         ));

@@ -20,6 +20,9 @@ use super::meta::{
     read_tasks, write_json, write_tasks, EpisodeRow, Info, OrderedMap, StatFeature, VideoSpan,
     EPISODES_DIR, EPISODES_PATH, INFO_PATH, STATS_PATH, SYNC_REPORT_PATH, TASKS_PATH,
 };
+use super::staging::{
+    check_parent_is_directory, dir_is_empty, link_or_copy, temp_dir_for, unwritable,
+};
 use super::stats::{aggregate, BatchedStats, FeatureStats};
 use super::{
     DatasetError, DatasetSpec, DatasetWriter, EpisodeSummary, FeatureKind, Frame, WriterOptions,
@@ -27,8 +30,8 @@ use super::{
 };
 use crate::camera::encode_png;
 use crate::video::{
-    find_ffmpeg, image_stats_from_json, image_stats_json, EncodedVideo, ImageStats, VideoEncoder,
-    VideoOptions, VideoSettings,
+    find_ffmpeg, image_stats_from_json, EncodedVideo, ImageStats, VideoEncoder, VideoOptions,
+    VideoSettings,
 };
 
 fn io_err(path: &Path, source: std::io::Error) -> DatasetError {
@@ -199,24 +202,7 @@ impl LeRobotWriter {
             Some(read_existing(&out, &info, &opts.video)?)
         };
 
-        let name = out
-            .file_name()
-            .ok_or_else(|| {
-                DatasetError::Invalid(format!("{}: not a directory name", out.display()))
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| unwritable(&out, &parent, e))?;
-        remove_stale_temporaries(&parent, &name);
-        let tmp = parent.join(format!(".{name}.bagstream-tmp-{}", std::process::id()));
-        if tmp.exists() {
-            // Left by an earlier run of a process with our pid: never a dataset.
-            std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-        }
+        let (parent, tmp) = temp_dir_for(&out)?;
         let schema = data_schema(&info.features)?;
         let vector_lens: Vec<usize> = spec
             .features
@@ -922,21 +908,10 @@ impl DatasetWriter for LeRobotWriter {
 
         write_tasks(&self.tmp.join(TASKS_PATH), &self.tasks)?;
         let stats = self.stats.take().unwrap_or_default();
-        let stats_json = OrderedMap(
-            self.stat_features
-                .iter()
-                .zip(&stats)
-                .map(|(f, s)| {
-                    let json = if f.camera {
-                        image_stats_json(s)
-                    } else {
-                        s.to_json()
-                    };
-                    (f.key.clone(), json)
-                })
-                .collect(),
-        );
-        write_json(&self.tmp.join(STATS_PATH), &stats_json)?;
+        write_json(
+            &self.tmp.join(STATS_PATH),
+            &meta::stats_json(&self.stat_features, &stats),
+        )?;
         self.info.total_tasks = self.tasks.len() as u64;
         self.info.splits = [(
             "train".to_string(),
@@ -1024,75 +999,11 @@ fn swap_dirs(new: &Path, out: &Path) -> Result<(), DatasetError> {
     std::fs::rename(&aside, new).map_err(|e| io_err(&aside, e))
 }
 
-/// Remove `.NAME.bagstream-tmp-PID` directories left by killed runs whose process is gone:
-/// they never hold a finished dataset.
-fn remove_stale_temporaries(parent: &Path, name: &str) {
-    let prefix = format!(".{name}.bagstream-tmp-");
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let file = e.file_name();
-        let Some(pid) = file
-            .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .and_then(|p| p.split('.').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let alive = Path::new("/proc").join(pid.to_string()).exists();
-        if !alive {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 impl Drop for LeRobotWriter {
     fn drop(&mut self) {
         if !self.finished {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
-    }
-}
-
-/// The output cannot be written where it is (found before any work): a usage error that
-/// names the directory and the OS reason.
-fn unwritable(out: &Path, dir: &Path, e: std::io::Error) -> DatasetError {
-    DatasetError::Refused {
-        path: out.to_path_buf(),
-        detail: format!("cannot write the dataset in {}: {e}", dir.display()),
-    }
-}
-
-/// Refuses an output below a regular file (`file.txt/ds`), which the OS reports obscurely.
-fn check_parent_is_directory(out: &Path) -> Result<(), DatasetError> {
-    let existing = out
-        .ancestors()
-        .skip(1)
-        .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok());
-    match existing {
-        Some(a) if !a.is_dir() => Err(DatasetError::Refused {
-            path: out.to_path_buf(),
-            detail: format!(
-                "cannot write the dataset: {} is not a directory",
-                a.display()
-            ),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// True when `dir` does not exist or is an empty directory.
-fn dir_is_empty(dir: &Path) -> Result<bool, DatasetError> {
-    match std::fs::read_dir(dir) {
-        Ok(mut it) => Ok(it.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(DatasetError::Refused {
-            path: dir.to_path_buf(),
-            detail: "exists and is not a directory".into(),
-        }),
-        Err(e) => Err(io_err(dir, e)),
     }
 }
 
@@ -1364,8 +1275,8 @@ fn link_tree(src: &Path, dst: &Path, rel: &Path) -> Result<(), DatasetError> {
         if ft.is_dir() {
             std::fs::create_dir_all(&to).map_err(|e| io_err(&to, e))?;
             link_tree(src, dst, &rel)?;
-        } else if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to).map_err(|e| io_err(&to, e))?;
+        } else {
+            link_or_copy(&from, &to)?;
         }
     }
     Ok(())

@@ -520,6 +520,45 @@ pub struct StatFeature {
     pub camera: bool,
 }
 
+/// `meta/stats.json`: each feature's stats (cameras shaped (3, 1, 1)), in `features` order.
+pub fn stats_json(features: &[StatFeature], stats: &[FeatureStats]) -> OrderedMap<Value> {
+    OrderedMap(
+        features
+            .iter()
+            .zip(stats)
+            .map(|(f, s)| {
+                let json = if f.camera {
+                    crate::video::image_stats_json(s)
+                } else {
+                    s.to_json()
+                };
+                (f.key.clone(), json)
+            })
+            .collect(),
+    )
+}
+
+/// The features that get stats, from info.json's `features` (every feature, in order):
+/// vectors and scalars with their length, cameras with their 3 channels.
+pub fn stat_features(features: &OrderedMap<FeatureInfo>) -> Vec<StatFeature> {
+    features
+        .0
+        .iter()
+        .map(|(key, f)| {
+            let camera = f.dtype == "video" || f.dtype == "image";
+            StatFeature {
+                key: key.clone(),
+                dims: if camera {
+                    3
+                } else {
+                    f.shape.iter().product::<u64>() as usize
+                },
+                camera,
+            }
+        })
+        .collect()
+}
+
 fn list_of(dt: DataType) -> DataType {
     DataType::List(Arc::new(Field::new_list_field(dt, true)))
 }

@@ -1,10 +1,13 @@
 //! Dataset output. The output sits behind [`DatasetWriter`] so that other formats (LeRobot
 //! v2.1, HDF5, Zarr) arrive as new modules.
 
+mod episode_rows;
 mod frames;
 pub mod inputs;
 pub mod lerobot;
+pub mod merge;
 pub mod meta;
+mod staging;
 pub mod stats;
 pub mod validate;
 
