@@ -143,7 +143,13 @@ check() { # name, then the command
     failed=$((failed + 1))
   fi
 }
-fingerprint() { (cd "$1" && find . -type f -printf '%P %s %T@\n' | sort | sha256sum); }
+# The names, sizes and times of the files under a directory ("absent" when there is none).
+fingerprint() { if [ -d "$1" ]; then (cd "$1" && find . -type f -printf '%P %s %T@\n' | sort | sha256sum); else echo absent; fi; }
+summary() {
+  echo "${0#./}: $((SECONDS - started)) s"
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]
+}
 
 # Round 1: every set; in `lengths`, shard 1 fails (a wrapper that exits 1 for that shard and
 # runs the real binary for the others), as a task that crashed would.
@@ -170,6 +176,10 @@ merged=no
 [ -e "$work/run/lengths/dataset" ] && merged=yes
 check "lengths: shard 0 completed, shard 1 failed, nothing merged" \
   test "$(task_state "${ARRAY[lengths]}" 0) $(task_state "${ARRAY[lengths]}" 1) $merged" = "COMPLETED FAILED no"
+if [ "$failed" != 0 ]; then
+  summary # the later rounds build on this one
+  exit 1
+fi
 
 # Round 2, the documented recovery: cancel the merge that waits for ever and run submit.sh
 # again. Shard 0 is complete and must be left as it is; shard 1 converts; the merge runs.
@@ -199,6 +209,4 @@ check "lengths, submitted a third time: the jobs ended ${OUTCOME[lengths]}" test
 check "lengths, submitted a third time: shards and dataset untouched" \
   test "$(fingerprint "$work/run/lengths/shards")$(fingerprint "$work/run/lengths/dataset")" = "$before"
 
-echo "slurm-test: $((SECONDS - started)) s"
-echo "$passed passed, $failed failed"
-[ $failed = 0 ]
+summary

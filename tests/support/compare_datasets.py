@@ -10,7 +10,8 @@ in other files, so rows are compared, not files:
   - meta/tasks.parquet: every task and its index;
   - meta/episodes: every column but where each episode's video sits (the `videos/KEY/...`
     chunk and file indexes and from/to timestamps): a merge may keep each shard's video
-    files apart, or join them;
+    files apart, or join them; instead, each episode's span in its video (to - from) must
+    be the same, and the video file it names must exist;
   - meta/info.json: the totals, fps, robot type and features.
 Videos are not decoded. Prints the first difference and exits 1; exits 0 when the datasets are
 the same, 2 when one cannot be read.
@@ -99,11 +100,56 @@ def compare_tables(what: str, a: pa.Table, b: pa.Table, skip=lambda name: False)
                     )
 
 
+class Absent:
+    def __repr__(self):
+        return "(absent)"
+
+
+ABSENT = Absent()
+
+
+def first_difference(x, y, path: str):
+    """The path and the two values of the first place where x and y differ, or None."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        for k in list(x) + [k for k in y if k not in x]:
+            d = first_difference(x.get(k, ABSENT), y.get(k, ABSENT), f"{path}.{k}")
+            if d:
+                return d
+        return None
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        for i, (a, b) in enumerate(zip(x, y)):
+            d = first_difference(a, b, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    return None if same(x, y) else (path, x, y)
+
+
 def compare_info(a: dict, b: dict):
     keys = sorted({k for k in a if k.startswith("total_")} | {k for k in b if k.startswith("total_")})
     for key in keys + list(INFO_KEYS):
-        if not same(a.get(key), b.get(key)):
-            raise Different(f"meta/info.json: `{key}` is {a.get(key)!r} in expected, {b.get(key)!r} in actual")
+        d = first_difference(a.get(key, ABSENT), b.get(key, ABSENT), key)
+        if d:
+            raise Different(f"meta/info.json: `{d[0]}` is {d[1]!r} in expected, {d[2]!r} in actual")
+
+
+def compare_video_spans(a: pa.Table, b: pa.Table, actual: Path, video_path: str):
+    """Each episode's span in each of its videos, and the actual video files being there."""
+    keys = sorted({m.group(0)[len("videos/"):-len("/from_timestamp")] for name in a.column_names
+                   if (m := re.match(r"^videos/.+/from_timestamp$", name))})
+    for key in keys:
+        def span(t, i, key=key):
+            return t.column(f"videos/{key}/to_timestamp")[i].as_py() - t.column(f"videos/{key}/from_timestamp")[i].as_py()
+
+        for i in range(a.num_rows):
+            if abs(span(a, i) - span(b, i)) > 1e-6:
+                raise Different(f"meta/episodes: `{key}`, {describe_row(a, i)}: the episode spans "
+                                f"{span(a, i)} s of its video in expected, {span(b, i)} s in actual")
+            chunk = b.column(f"videos/{key}/chunk_index")[i].as_py()
+            file = b.column(f"videos/{key}/file_index")[i].as_py()
+            path = actual / video_path.format(video_key=key, chunk_index=chunk, file_index=file)
+            if not path.is_file():
+                raise Different(f"meta/episodes: `{key}`, {describe_row(b, i)}: its video {path} is missing")
 
 
 def compare(expected: Path, actual: Path):
@@ -114,9 +160,11 @@ def compare(expected: Path, actual: Path):
     compare_info(info_a, info_b)
     compare_tables("meta/tasks.parquet", pq.read_table(expected / "meta/tasks.parquet").replace_schema_metadata(None),
                    pq.read_table(actual / "meta/tasks.parquet").replace_schema_metadata(None))
-    compare_tables("meta/episodes", read_parquet_dir(expected / "meta/episodes", "episodes"),
-                   read_parquet_dir(actual / "meta/episodes", "episodes"),
-                   skip=lambda name: bool(VIDEO_LOCATION.match(name)))
+    episodes_a = read_parquet_dir(expected / "meta/episodes", "episodes")
+    episodes_b = read_parquet_dir(actual / "meta/episodes", "episodes")
+    compare_tables("meta/episodes", episodes_a, episodes_b, skip=lambda name: bool(VIDEO_LOCATION.match(name)))
+    if info_b.get("video_path"):
+        compare_video_spans(episodes_a, episodes_b, actual, info_b["video_path"])
     data = read_parquet_dir(expected / "data", "data")
     compare_tables("data", data, read_parquet_dir(actual / "data", "data"))
     return info_a.get("total_episodes"), data.num_rows
