@@ -4,7 +4,7 @@ BIN := $(or $(CARGO_TARGET_DIR),target)/release/bagstream
 SHARED ?= ../shared
 LEROBOT_CHECK ?= $(SHARED)/tools/lerobot-check
 
-.PHONY: run build test lint fuzz fixtures compat bench clean
+.PHONY: run build test lint fuzz fixtures compat bench clean slurm-test datatrove-test
 
 build:
 	$(CARGO) build --release
@@ -64,6 +64,19 @@ compat: build
 	$(BIN) convert -q --config fixtures/shared-synthetic.yaml --out out/compat/ros1-and-ros2 $(SHARED)/bags/synthetic/ros1_lz4.bag $(SHARED)/bags/synthetic/ros2_mcap
 	$(BIN) convert -q --config fixtures/shared-ros-numpy.yaml --out out/compat/ros-numpy $(SHARED)/bags/ros_numpy/test.bag
 	$(LEROBOT_CHECK) out/compat/synthetic out/compat/synthetic-append out/compat/pr2 out/compat/pr2-append out/compat/teleop out/compat/cameras-h264 out/compat/cameras-av1 out/compat/realsense out/compat/ros-numpy out/compat/rerun out/compat/ros2-h264 out/compat/ros2-av1 out/compat/ros1-and-ros2
+
+# The cluster examples (docs/scale.md) run for real: examples/slurm on a single-node SLURM
+# cluster started on this machine (needs root; installs slurm-wlm, munge and pyarrow when
+# missing), and examples/datatrove under datatrove's LocalPipelineExecutor (in its own venv,
+# $(DATATROVE_VENV)). Each checks that the merged shards equal a one-run conversion.
+# BAGSTREAM=... runs the jobs with another binary.
+BAGSTREAM ?= $(abspath $(BIN))
+DATATROVE_VENV ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/datatrove-venv
+slurm-test: build
+	BAGSTREAM=$(BAGSTREAM) BAGSTREAM_SHARED=$(abspath $(SHARED)) tests/slurm/run.sh
+
+datatrove-test: build
+	BAGSTREAM=$(BAGSTREAM) BAGSTREAM_SHARED=$(abspath $(SHARED)) DATATROVE_VENV=$(DATATROVE_VENV) tests/datatrove/run.sh
 
 # Speed and memory figures for docs/benchmarks.md (long: generates GB-sized bags once in
 # out/bench; see bench/bench.py for the knobs). Not part of `make test`.
