@@ -22,6 +22,8 @@ use crate::threads::JobThreads;
 use crate::video::VideoOptions;
 use crate::{rss, Error, Result, Time, NANOS};
 
+mod jobs;
+
 /// Windows shorter than this only cost time (each window visits the chunk list).
 pub const MIN_CHUNK_SECS: f64 = 0.001;
 
@@ -65,6 +67,8 @@ pub struct ConvertOptions {
     /// Cap on the threads of the run (readers, decode workers, encoders; see
     /// [`crate::threads`]); 0: the machine's cores.
     pub threads: usize,
+    /// Bags converted at once ([`jobs`]); 0 or 1: one after the other.
+    pub jobs: usize,
 }
 
 /// The default of `--commit-every`: a killed run loses at most this many episodes, and a
@@ -226,7 +230,8 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     }
     // One pool of chunk buffers for the whole run: each bag taking fresh ones faults in a few
     // megabytes per episode.
-    let threads = JobThreads::new(opts.threads, 1);
+    let jobs = opts.jobs.max(1);
+    let threads = JobThreads::new(opts.threads, jobs);
     let open = OpenOptions {
         pool: Default::default(),
         parallel_reads: Some(threads.parallel_reads()),
@@ -270,6 +275,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     // (position in the input list, identity when planned)
     let mut bags: Vec<(usize, resume::Identity)> = Vec::new();
     let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
+    estimator.set_jobs(jobs.min(selection.todo.len()));
     let mut first_plan: Option<EpisodePlan> = None;
     for &position in &selection.todo {
         let path = &opts.bags[position];
@@ -330,13 +336,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 append,
                 video: video.clone(),
                 ffmpeg: None,
-                encoder_threads: Some(
-                    threads.encoder_threads(
-                        spec.cameras()
-                            .filter(|c| matches!(c.kind, FeatureKind::Video { .. }))
-                            .count(),
-                    ),
-                ),
+                encoder_threads: Some(threads.encoder_threads(video_features(&spec))),
             },
         )
         .map_err(|e| match e {
@@ -368,10 +368,76 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
             r
         });
     }
-    let mut writer = open_writer(append)?;
     let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
     let pool = pipeline::FramePool::for_job(&spec, threads);
+    if jobs > 1 && bags.len() > 1 {
+        let Some(record) = record else {
+            return Err(Error::Usage(format!(
+                "{}: --jobs {jobs} merges into a dataset that records its inputs ({}), which \
+                 this one does not: use --jobs 1 to append to it",
+                opts.out.display(),
+                crate::dataset::inputs::INPUTS_PATH
+            )));
+        };
+        let run = jobs::Jobs {
+            run: EpisodeRun {
+                opts,
+                spec: &spec,
+                task: &task,
+                chunk,
+                progress: &progress,
+                memory: &memory,
+                pool: &pool,
+                open: &open,
+            },
+            jobs,
+            writer: WriterOptions {
+                out: opts.out.clone(),
+                append: false,
+                video: video.clone(),
+                ffmpeg: None,
+                encoder_threads: Some(threads.encoder_threads(video_features(&spec))),
+            },
+            threads,
+            input_count: record.input_count,
+            shard: record.shard,
+            position_offset,
+            existing: append && opts.out.join(crate::dataset::meta::INFO_PATH).is_file(),
+        };
+        let done = run.run(&bags, first_plan.take())?;
+        warnings.extend(done.warnings);
+        failures.extend(done.failures);
+        failures.sort_by_key(|f| opts.bags.iter().position(|b| *b == f.bag));
+        if done.episodes.is_empty() {
+            return Err(all_failed(&failures));
+        }
+        memory.checkpoint("videos finalised, dataset in place");
+        progress.done();
+        let encoders_peak_rss = if done.encoder_peaks.is_empty() {
+            None
+        } else {
+            // Every job's encoders at once, each at most the largest peak seen.
+            done.encoder_peaks
+                .iter()
+                .copied()
+                .sum::<Option<u64>>()
+                .map(|p| p * jobs as u64)
+        };
+        return Ok(ConvertSummary {
+            episodes: done.episodes,
+            already_done: selection.done,
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss: rss::peak_rss(),
+            encoders_peak_rss,
+            encoder_peaks: done.encoder_peaks,
+            encoders: done.encoders,
+            warnings,
+            memory: memory.report(),
+            failures,
+        });
+    }
+    let mut writer = open_writer(append)?;
     let mut episodes = Vec::new();
     // Episodes written since the last commit.
     let mut uncommitted = 0usize;
@@ -519,6 +585,7 @@ impl Failed {
 }
 
 /// What every episode of a run shares.
+#[derive(Clone, Copy)]
 struct EpisodeRun<'a> {
     opts: &'a ConvertOptions,
     spec: &'a DatasetSpec,
@@ -600,6 +667,14 @@ impl EpisodeRun<'_> {
         };
         Ok((result, ended.episode_index, digest))
     }
+}
+
+/// How many features are videos (an ffmpeg encoder each).
+fn video_features(spec: &DatasetSpec) -> usize {
+    spec.features
+        .iter()
+        .filter(|f| matches!(f.kind, FeatureKind::Video { .. }))
+        .count()
 }
 
 /// Bags of one dataset must give the same features (shapes and names).

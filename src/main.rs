@@ -42,7 +42,7 @@ enum Command {
     },
     /// Convert bags into one LeRobot v3.0 dataset, one episode per bag, in the order given.
     #[command(
-        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config teleop.yaml --out out/all --bags-from bags.txt --resume\n  bagstream convert --config teleop.yaml --out out/shard-3 --bags-from bags.txt --shard 3/16\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log --memory-plot mem.svg run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
+        after_help = "Examples:\n  bagstream convert --config teleop.yaml --out out/teleop run1.bag run2.bag\n  bagstream convert --config teleop.yaml --out out/teleop --append run3.bag\n  bagstream convert --config teleop.yaml --out out/teleop --chunk-secs 0.25 big.bag\n  bagstream convert --config teleop.yaml --out out/all --bags-from bags.txt --resume\n  bagstream convert --config teleop.yaml --out out/shard-3 --bags-from bags.txt --shard 3/16\n  bagstream convert --config teleop.yaml --out out/all --bags-from bags.txt --jobs 2 --threads 8\n  bagstream convert --config cams.yaml --out out/cams --vcodec h264 --crf 23 run1.bag\n  bagstream convert --config teleop.yaml --out out/teleop --max-rss 1G --memory-log mem.log --memory-plot mem.svg run1.bag\n\nVideo features need ffmpeg (on PATH, or BAGSTREAM_FFMPEG=/path/to/ffmpeg); see docs/cameras.md."
     )]
     Convert {
         /// The dataset directory to write.
@@ -84,6 +84,11 @@ enum Command {
         /// so that a killed run loses at most N episodes (continue it with --resume).
         #[arg(long, value_name = "N", default_value_t = DEFAULT_COMMIT_EVERY)]
         commit_every: usize,
+        /// Convert N bags at once, each job with its share of --threads; the dataset holds
+        /// the same as with --jobs 1 (episodes in input order), each episode's video a file
+        /// of its own. --max-rss is the budget of all jobs together.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: u32,
         /// Write the run's figures (frames, seconds, peak memory) as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
@@ -311,6 +316,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             shard,
             resume,
             commit_every,
+            jobs,
             summary_json,
             memory_plot,
             bags,
@@ -349,6 +355,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 resume,
                 commit_every: Some(commit_every),
                 threads: flags.threads,
+                jobs: jobs as usize,
             });
             let summary = match converted {
                 Ok(s) => s,

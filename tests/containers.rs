@@ -152,6 +152,7 @@ fn ros1_and_ros2_bags_mix_in_one_run_and_by_append() {
         resume: false,
         commit_every: None,
         threads: 0,
+        jobs: 1,
     })
     .unwrap();
     let rows = state(&appended);

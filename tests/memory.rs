@@ -42,6 +42,7 @@ fn options(config: &str, bag: &Path, out: &Path, memory: MemoryOptions) -> Conve
         resume: false,
         commit_every: None,
         threads: 0,
+        jobs: 1,
     }
 }
 

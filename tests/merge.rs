@@ -99,6 +99,7 @@ fn run(
         resume: false,
         commit_every: None,
         threads: 0,
+        jobs: 1,
     })
     .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     // Shards here say for themselves whether they record their inputs.
@@ -461,6 +462,7 @@ fn cameras_merge_by_linking_the_videos() {
         resume: false,
         commit_every: None,
         threads: 0,
+        jobs: 1,
     })
     .unwrap();
     let _ = std::fs::remove_file(other.join(INPUTS_PATH));

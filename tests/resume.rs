@@ -69,6 +69,7 @@ fn options(bags: &[PathBuf], out: &Path) -> ConvertOptions {
         resume: false,
         commit_every: None,
         threads: 0,
+        jobs: 1,
     }
 }
 

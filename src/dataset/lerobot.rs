@@ -968,7 +968,7 @@ impl DatasetWriter for LeRobotWriter {
 
 /// Exchange two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`); where the
 /// filesystem cannot, fall back to two renames with the old one set aside in between.
-fn swap_dirs(new: &Path, out: &Path) -> Result<(), DatasetError> {
+pub(crate) fn swap_dirs(new: &Path, out: &Path) -> Result<(), DatasetError> {
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
     if let (Some(a), Some(b)) = (c(new), c(out)) {

@@ -59,6 +59,7 @@ pub fn convert_video(
         resume: false,
         commit_every: None,
         threads: 0,
+        jobs: 1,
     })
 }
 
