@@ -13,7 +13,9 @@ children too); the converter's own peak comes from `convert --summary-json`. Bag
 generated once into $BENCH_DIR (default out/bench) by examples/make_bench_bag.rs and reused.
 Environment knobs (seconds of recording): BENCH_SECONDS (1x bag, default 290: 1 GB, so that 4x is 4 GB),
 BENCH_VIDEO_SECONDS (bag for the video rows, default 60), BENCH_BASELINE_SECONDS (default 30),
-BENCH_SKIP_BASELINE=1 to leave table 4 out, BENCH_TABLES=1,3 to run only some tables,
+BENCH_SKIP_BASELINE=1 to leave table 4 out, BENCH_TABLES=1,3 to run only some tables (5: --jobs 1
+against --jobs 2 on BENCH_JOBS_TABULAR small tabular bags (default 100) and 8 camera bags, and 200
+small bags through 4 shards and a merge),
 BENCH_TABLE1=tabular,video,raw,mcap the row groups of table 1 (raw: uncompressed bags written with
 `rosbags` by bench/make_raw_camera_bag.py, BENCH_RAW_SECONDS for the 1x bag, default 15;
 skipped when ../shared is absent; mcap, sqlite3: the tabular bags converted to rosbag2 MCAP
@@ -41,7 +43,7 @@ S1 = int(os.environ.get("BENCH_SECONDS", "290"))
 SV = int(os.environ.get("BENCH_VIDEO_SECONDS", "60"))
 SB = int(os.environ.get("BENCH_BASELINE_SECONDS", "30"))
 VENV_PY = Path(os.environ.get("LEROBOT_VENV", Path.home() / ".cache/lerobot-0.6.1-venv")) / "bin/python"
-TABLES = {int(t) for t in os.environ.get("BENCH_TABLES", "1,2,3,4").split(",")}
+TABLES = {int(t) for t in os.environ.get("BENCH_TABLES", "1,2,3,4,5").split(",")}
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 SR = int(os.environ.get("BENCH_RAW_SECONDS", "15"))
 TABLE1 = set(os.environ.get("BENCH_TABLE1", "tabular,video,raw,mcap,sqlite3").split(","))
@@ -313,13 +315,80 @@ def baseline(md):
         ]))
 
 
+def small_bags(n, seconds, cameras, tag):
+    """`n` copies-in-kind of a short bench bag (each written once: the generator is
+    deterministic, so the copies are the same recording; they count as separate inputs)."""
+    d = OUT / f"small-{tag}"
+    d.mkdir(parents=True, exist_ok=True)
+    first = d / "bag-0000.bag"
+    if not first.exists():
+        run([GEN, "--out", first, "--seconds", seconds, "--cameras", cameras, "--width", "320",
+             "--height", "240"])
+    bags = [first]
+    for i in range(1, n):
+        b = d / f"bag-{i:04d}.bag"
+        if not b.exists():
+            shutil.copyfile(first, b)
+        bags.append(b)
+    return bags
+
+
+def jobs_and_shards(md):
+    """5. --jobs 1 against --jobs 2, and shards + merge (issue 12)."""
+    rows = []
+    for label, config, bags in [
+        ("tabular", TABULAR, small_bags(int(os.environ.get("BENCH_JOBS_TABULAR", "100")), 10, 1, "tabular")),
+        ("cameras (3 x 320x240, AV1)", VIDEO, small_bags(8, 10, 3, "cameras")),
+    ]:
+        lst = OUT / f"list-{len(bags)}.txt"
+        lst.write_text("".join(f"{b}\n" for b in bags))
+        walls = {}
+        for jobs in (1, 2):
+            out = OUT / "dataset-jobs"
+            shutil.rmtree(out, ignore_errors=True)
+            best = None
+            for _ in range(min(REPEAT, 3)):
+                shutil.rmtree(out, ignore_errors=True)
+                wall, rss = timed([BIN, "convert", "-q", "--config", config, "--out", out,
+                                   "--bags-from", lst, "--jobs", jobs])
+                best = (wall, rss) if best is None or wall < best[0] else best
+            shutil.rmtree(out, ignore_errors=True)
+            walls[jobs] = best
+        rows.append([label, len(bags), f"{walls[1][0]:.2f} s", mb(walls[1][1]),
+                     f"{walls[2][0]:.2f} s", mb(walls[2][1]), f"{walls[1][0] / walls[2][0]:.2f}x"])
+    md.append("\n### 5. Many bags: --jobs 1 against --jobs 2 (best of 3; peak RSS of the converter "
+              "process, encoders apart)\n\n")
+    md.append(table(["bags", "count", "--jobs 1", "peak RSS", "--jobs 2", "peak RSS", "speed-up"], rows))
+    # 200 small bags through 4 shards and a merge.
+    bags = small_bags(200, 5, 1, "shards")
+    lst = OUT / "list-shards.txt"
+    lst.write_text("".join(f"{b}\n" for b in bags))
+    shards = []
+    for i in range(4):
+        sd = OUT / f"shard-{i}"
+        shutil.rmtree(sd, ignore_errors=True)
+        run([BIN, "convert", "-q", "--config", TABULAR, "--out", sd, "--bags-from", lst,
+             "--shard", f"{i}/4"], stdout=subprocess.DEVNULL)
+        shards.append(sd)
+    merged = OUT / "merged"
+    shutil.rmtree(merged, ignore_errors=True)
+    wall, rss = timed([BIN, "merge", "-q", "--out", merged, *shards])
+    size = sum(p.stat().st_size for p in merged.rglob("*") if p.is_file())
+    md.append("\n200 bags of 5 s (tabular) in 4 shards, then `bagstream merge`:\n\n")
+    md.append(table(["episodes", "dataset size", "merge wall", "merge peak RSS"],
+                    [[200, mb(size), f"{wall:.2f} s", mb(rss)]]))
+    for d in [*shards, merged]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     run(["cargo", "build", "--release", "--bin", "bagstream", "--example", "make_bench_bag"], cwd=ROOT)
     md = [f"Machine: {machine()}\n", f"Commands: `make bench` (bench/bench.py), BENCH_SECONDS={S1}, "
           f"BENCH_VIDEO_SECONDS={SV}, BENCH_BASELINE_SECONDS={SB}, BENCH_RAW_SECONDS={SR}, "
           f"BENCH_TABLES={','.join(map(str, sorted(TABLES)))}, BENCH_TABLE1={','.join(sorted(TABLE1))}\n"]
-    for number, step in [(1, peak_against_length), (2, sweeps), (3, floors), (4, baseline)]:
+    for number, step in [(1, peak_against_length), (2, sweeps), (3, floors), (4, baseline),
+                         (5, jobs_and_shards)]:
         if number in TABLES:
             step(md)
     (OUT / "results.md").write_text("".join(md))
