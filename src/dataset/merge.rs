@@ -159,10 +159,7 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeSummary, DatasetError> {
         return Err(DatasetError::Interrupted(signal));
     }
     staging.commit()?;
-    Ok(MergeSummary {
-        missing_positions: order.missing_positions(),
-        ..summary
-    })
+    Ok(summary)
 }
 
 /// Each shard once, and `out` not inside one of them.
@@ -624,7 +621,7 @@ impl Merged {
             videos_copied: self.videos_copied,
             by_position: order.by_position,
             input_count: order.input_count,
-            missing_positions: Vec::new(),
+            missing_positions: order.missing_positions(),
         })
     }
 }
