@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::UNIX_EPOCH;
 
 use crate::{Error, Result};
 
@@ -76,24 +77,55 @@ pub fn assign_shards(sizes: &[u64], count: usize) -> Vec<usize> {
     shard_of
 }
 
-/// Bytes of an input: a file's size, or the sum of the files directly in a rosbag2
-/// directory; 0 when it cannot be read (it then fails in its own shard, named).
-pub fn input_size(path: &Path) -> u64 {
+/// A file's (or a rosbag2 directory's) size and modification time, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Size and modification time of an input (for a directory: the sum of its files' sizes and
+/// the newest file's time); zeros when it cannot be read (opening it names the problem).
+pub fn identity(path: &Path) -> Identity {
+    let stamp = |m: &std::fs::Metadata| -> i64 {
+        m.modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+    };
     let Ok(meta) = std::fs::metadata(path) else {
-        return 0;
+        return Identity {
+            size: 0,
+            mtime_ns: 0,
+        };
     };
     if !meta.is_dir() {
-        return meta.len();
+        return Identity {
+            size: meta.len(),
+            mtime_ns: stamp(&meta),
+        };
     }
-    std::fs::read_dir(path)
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+    let mut id = Identity {
+        size: 0,
+        mtime_ns: 0,
+    };
+    for m in std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+    {
+        id.size += m.len();
+        id.mtime_ns = id.mtime_ns.max(stamp(&m));
+    }
+    id
+}
+
+/// Bytes of an input (see [`identity`]); 0 when it cannot be read (it then fails in its own
+/// shard, named).
+pub fn input_size(path: &Path) -> u64 {
+    identity(path).size
 }
 
 /// The positions (in `bags`) of the inputs of `shard`, in input order.

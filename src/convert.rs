@@ -71,6 +71,33 @@ pub struct ConvertOptions {
     pub jobs: usize,
 }
 
+impl ConvertOptions {
+    /// `bags` into `out` by `config`, with the command line's defaults: 1 s windows, the
+    /// config's task, a new dataset, no progress, lerobot's video settings, no memory budget,
+    /// one job with the machine's threads, one commit at the end.
+    pub fn new(config: Config, bags: Vec<PathBuf>, out: impl Into<PathBuf>) -> ConvertOptions {
+        ConvertOptions {
+            config,
+            bags,
+            out: out.into(),
+            chunk_secs: 1.0,
+            task: None,
+            append: false,
+            progress: false,
+            video: VideoOptions::default(),
+            memory: MemoryOptions::default(),
+            check_estimate: true,
+            keep_going: false,
+            tmp_dir: None,
+            shard: None,
+            resume: false,
+            commit_every: None,
+            threads: 0,
+            jobs: 1,
+        }
+    }
+}
+
 /// The default of `--commit-every`: a killed run loses at most this many episodes, and a
 /// long run makes a new data and video file this often.
 pub const DEFAULT_COMMIT_EVERY: usize = 10;
@@ -273,7 +300,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let mut failures = Vec::new();
     let mut spec: Option<(PathBuf, DatasetSpec)> = None;
     // (position in the input list, identity when planned)
-    let mut bags: Vec<(usize, resume::Identity)> = Vec::new();
+    let mut bags: Vec<(usize, crate::bag_list::Identity)> = Vec::new();
     let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
     estimator.set_jobs(jobs.min(selection.todo.len()));
     let mut first_plan: Option<EpisodePlan> = None;
@@ -281,7 +308,7 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
         let path = &opts.bags[position];
         crate::interrupt::check()?;
         // Before opening: a bag rewritten while it is read is then recorded as changed.
-        let id = resume::identity(path);
+        let id = crate::bag_list::identity(path);
         let planned = (|| -> Result<EpisodePlan> {
             let plan = plan_episode_with(&opts.config, path, &open, &mut |w| {
                 eprintln!("warning: {w}");

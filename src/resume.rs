@@ -2,10 +2,9 @@
 //! dataset at `--out` already holds (`--resume`), checking that those did not change since.
 
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use crate::bag::OpenOptions;
-use crate::bag_list::{shard_positions, Shard};
+use crate::bag_list::{identity, shard_positions, Identity, Shard};
 use crate::dataset::inputs::{self, InputEntry, InputsFile, ShardId};
 use crate::dataset::meta::INFO_PATH;
 use crate::{Error, Result};
@@ -22,51 +21,6 @@ pub struct Selection {
     pub done: usize,
     /// A dataset exists at `out` and the run adds to it.
     pub existing: bool,
-}
-
-/// A file's (or a rosbag2 directory's) size and modification time, as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity {
-    pub size: u64,
-    pub mtime_ns: i64,
-}
-
-/// Size and modification time of an input (for a directory: the sum of its files' sizes and
-/// the newest file's time); zeros when it cannot be read (opening it names the problem).
-pub fn identity(path: &Path) -> Identity {
-    let stamp = |m: &std::fs::Metadata| -> i64 {
-        m.modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
-    };
-    let Ok(meta) = std::fs::metadata(path) else {
-        return Identity {
-            size: 0,
-            mtime_ns: 0,
-        };
-    };
-    if !meta.is_dir() {
-        return Identity {
-            size: meta.len(),
-            mtime_ns: stamp(&meta),
-        };
-    }
-    let mut id = Identity {
-        size: 0,
-        mtime_ns: 0,
-    };
-    for m in std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-    {
-        id.size += m.len();
-        id.mtime_ns = id.mtime_ns.max(stamp(&m));
-    }
-    id
 }
 
 /// The record of input `position` (`path`), converted as episode `episode_index`, from the

@@ -136,23 +136,12 @@ fn ros1_and_ros2_bags_mix_in_one_run_and_by_append() {
     let appended = tmp.path().join("appended");
     common::convert_with(&cfg, &[&bags[0]], &appended, 1.0).unwrap();
     bagstream::convert::convert(&bagstream::convert::ConvertOptions {
-        config: bagstream::config::Config::parse(&cfg).unwrap(),
-        bags: vec![bags[1].clone()],
-        out: appended.clone(),
-        chunk_secs: 1.0,
-        task: None,
         append: true,
-        progress: false,
-        video: Default::default(),
-        memory: Default::default(),
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
-        commit_every: None,
-        threads: 0,
-        jobs: 1,
+        ..bagstream::convert::ConvertOptions::new(
+            bagstream::config::Config::parse(&cfg).unwrap(),
+            vec![bags[1].clone()],
+            &appended,
+        )
     })
     .unwrap();
     let rows = state(&appended);

@@ -48,23 +48,11 @@ fn config(camera: bool) -> Config {
 
 fn options(config: Config, bags: &[PathBuf], out: &Path, jobs: usize) -> ConvertOptions {
     ConvertOptions {
-        config,
-        bags: bags.to_vec(),
-        out: out.to_path_buf(),
         chunk_secs: 0.5,
-        task: None,
-        append: false,
-        progress: false,
         video: VideoOptions::given(&VideoSettings::for_codec(Codec::H264)),
-        memory: Default::default(),
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
         commit_every: Some(2),
-        threads: 0,
         jobs,
+        ..ConvertOptions::new(config, bags.to_vec(), out)
     }
 }
 

@@ -26,23 +26,9 @@ fn numeric_config() -> String {
 
 fn options(config: &str, bag: &Path, out: &Path, memory: MemoryOptions) -> ConvertOptions {
     ConvertOptions {
-        config: Config::parse(config).unwrap(),
-        bags: vec![bag.to_path_buf()],
-        out: out.to_path_buf(),
         chunk_secs: 0.5,
-        task: None,
-        append: false,
-        progress: false,
-        video: Default::default(),
         memory,
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
-        commit_every: None,
-        threads: 0,
-        jobs: 1,
+        ..ConvertOptions::new(Config::parse(config).unwrap(), vec![bag.to_path_buf()], out)
     }
 }
 

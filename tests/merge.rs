@@ -83,23 +83,14 @@ fn run(
     append: bool,
 ) -> ConvertSummary {
     let summary = convert(&ConvertOptions {
-        config: Config::parse(config).expect("test config parses"),
-        bags: bags.to_vec(),
-        out: out.to_path_buf(),
-        chunk_secs: 1.0,
         task: task.map(str::to_string),
         append,
-        progress: false,
         video: VideoOptions::given(&h264()),
-        memory: Default::default(),
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
-        commit_every: None,
-        threads: 0,
-        jobs: 1,
+        ..ConvertOptions::new(
+            Config::parse(config).expect("test config parses"),
+            bags.to_vec(),
+            out,
+        )
     })
     .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     // Shards here say for themselves whether they record their inputs.
@@ -220,21 +211,7 @@ fn assert_same_files(a: &Path, b: &Path, skip: &[&str]) {
         keep(common::dataset_files(a)),
         keep(common::dataset_files(b)),
     );
-    assert_eq!(
-        fa.keys().collect::<Vec<_>>(),
-        fb.keys().collect::<Vec<_>>(),
-        "{} and {} hold different files",
-        a.display(),
-        b.display()
-    );
-    for (k, v) in &fa {
-        assert!(
-            v == &fb[k],
-            "{k} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
+    common::assert_same_files(&fa, &fb, a, b);
 }
 
 fn i64s(b: &RecordBatch, col: &str) -> Vec<i64> {
@@ -443,26 +420,11 @@ fn cameras_merge_by_linking_the_videos() {
     // under the one info block of the feature.
     let other = tmp.path().join("crf23");
     convert(&ConvertOptions {
-        config: Config::parse(&cfg).unwrap(),
-        bags: vec![bags[0].clone()],
-        out: other.clone(),
-        chunk_secs: 1.0,
-        task: None,
-        append: false,
-        progress: false,
         video: VideoOptions {
             codec: Some(Codec::H264),
             crf: Some(23),
         },
-        memory: Default::default(),
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
-        commit_every: None,
-        threads: 0,
-        jobs: 1,
+        ..ConvertOptions::new(Config::parse(&cfg).unwrap(), vec![bags[0].clone()], &other)
     })
     .unwrap();
     let _ = std::fs::remove_file(other.join(INPUTS_PATH));

@@ -52,25 +52,7 @@ fn write_bags(dir: &Path, n: usize, seconds: f64) -> Vec<PathBuf> {
 }
 
 fn options(bags: &[PathBuf], out: &Path) -> ConvertOptions {
-    ConvertOptions {
-        config: Config::parse(TABULAR).unwrap(),
-        bags: bags.to_vec(),
-        out: out.to_path_buf(),
-        chunk_secs: 1.0,
-        task: None,
-        append: false,
-        progress: false,
-        video: Default::default(),
-        memory: Default::default(),
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
-        commit_every: None,
-        threads: 0,
-        jobs: 1,
-    }
+    ConvertOptions::new(Config::parse(TABULAR).unwrap(), bags.to_vec(), out)
 }
 
 fn bagstream(args: &[&std::ffi::OsStr]) -> Output {

@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::{BagFailure, EpisodeResult, EpisodeRun, Failed};
+use crate::bag_list::Identity;
 use crate::dataset::inputs::{self, InputsFile, ShardId};
 use crate::dataset::lerobot::{swap_dirs, LeRobotWriter};
 use crate::dataset::merge::{merge, MergeOptions};
 use crate::dataset::{DatasetError, DatasetWriter, WriterOptions};
 use crate::plan::EpisodePlan;
-use crate::resume::{self, Identity};
+use crate::resume;
 use crate::{Error, Result};
 
 /// One bag converted by a job: its dataset of one episode.

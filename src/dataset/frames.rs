@@ -210,6 +210,38 @@ pub struct DataFile {
 const COPY_ROWS: usize = BATCH_ROWS;
 const COPY_IMAGE_ROWS: usize = 32;
 
+/// The data file an episode beginning now writes to, in `data`: a new file only at an episode
+/// boundary, once the current one holds `limit` bytes (lerobot's `data_files_size_in_mb`),
+/// numbered from `next`. The writer and `merge` both follow this rule, so that a merge lays
+/// rows out as one run does. True when a file was opened.
+pub fn data_file_for_episode(
+    data: &mut Option<DataFile>,
+    next: &mut (u64, u64),
+    limit: u64,
+    root: &Path,
+    schema: &SchemaRef,
+    image_columns: &[String],
+) -> Result<bool, DatasetError> {
+    if let Some(d) = data.as_ref().filter(|d| d.size() >= limit) {
+        *next = super::meta::next_file(d.chunk, d.file);
+        if let Some(d) = data.take() {
+            d.close()?;
+        }
+    }
+    if data.is_some() {
+        return Ok(false);
+    }
+    let (chunk, file) = *next;
+    *data = Some(DataFile::create(
+        root,
+        chunk,
+        file,
+        schema.clone(),
+        image_columns,
+    )?);
+    Ok(true)
+}
+
 impl DataFile {
     /// `image_columns`: the schema's image features (see [`writer_props_for`]).
     pub fn create(

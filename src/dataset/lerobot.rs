@@ -543,26 +543,14 @@ impl DatasetWriter for LeRobotWriter {
                 ep.index
             )));
         }
-        // A new data file only at an episode boundary, once the current one is full.
-        if let Some(d) = &self.data {
-            if d.size() >= self.data_file_limit {
-                let (chunk, file) = (d.chunk, d.file);
-                if let Some(d) = self.data.take() {
-                    d.close()?;
-                }
-                self.next_data_file = meta::next_file(chunk, file);
-            }
-        }
-        if self.data.is_none() {
-            let (chunk, file) = self.next_data_file;
-            self.data = Some(DataFile::create(
-                &self.tmp,
-                chunk,
-                file,
-                self.schema.clone(),
-                &self.image_columns,
-            )?);
-        }
+        super::frames::data_file_for_episode(
+            &mut self.data,
+            &mut self.next_data_file,
+            self.data_file_limit,
+            &self.tmp,
+            &self.schema,
+            &self.image_columns,
+        )?;
         self.prepare_videos()?;
         let new_task = !self.task_ids.contains_key(task);
         let task_index = match self.task_ids.get(task) {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use parquet::arrow::ArrowWriter;
 use serde_json::Value;
 
-use super::frames::DataFile;
+use super::frames::{data_file_for_episode, DataFile};
 use super::inputs::{self, InputsFile};
 use super::meta::{
     self, data_schema, episodes_batch, episodes_schema, episodes_writer_props, write_json,
@@ -434,26 +434,15 @@ impl Merged {
         task_map: &[u64],
     ) -> Result<(), DatasetError> {
         let row = shard.episode(k)?;
-        // A new data file only at an episode boundary, once the current one is full: the
-        // writer's rule (`LeRobotWriter::begin_episode`).
-        if let Some(d) = &self.data {
-            if d.size() >= self.data_file_limit {
-                let (chunk, file) = (d.chunk, d.file);
-                if let Some(d) = self.data.take() {
-                    d.close()?;
-                }
-                self.next_data_file = meta::next_file(chunk, file);
-            }
-        }
-        if self.data.is_none() {
-            let (chunk, file) = self.next_data_file;
-            self.data = Some(DataFile::create(
-                &self.root,
-                chunk,
-                file,
-                self.data_schema.clone(),
-                &self.image_columns,
-            )?);
+        // The writer's rule, so that the rows land in the files one run writes.
+        if data_file_for_episode(
+            &mut self.data,
+            &mut self.next_data_file,
+            self.data_file_limit,
+            &self.root,
+            &self.data_schema,
+            &self.image_columns,
+        )? {
             self.data_files += 1;
         }
         let Some(data) = self.data.as_mut() else {

@@ -43,23 +43,13 @@ pub fn convert_video(
     video: VideoSettings,
 ) -> bagstream::Result<ConvertSummary> {
     convert(&ConvertOptions {
-        config: Config::parse(config).expect("test config parses"),
-        bags: bags.iter().map(|b| b.as_ref().to_path_buf()).collect(),
-        out: out.to_path_buf(),
         chunk_secs,
-        task: None,
-        append: false,
-        progress: false,
         video: VideoOptions::given(&video),
-        memory: Default::default(),
-        check_estimate: true,
-        keep_going: false,
-        tmp_dir: None,
-        shard: None,
-        resume: false,
-        commit_every: None,
-        threads: 0,
-        jobs: 1,
+        ..ConvertOptions::new(
+            Config::parse(config).expect("test config parses"),
+            bags.iter().map(|b| b.as_ref().to_path_buf()).collect(),
+            out,
+        )
     })
 }
 
@@ -194,7 +184,17 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn assert_same_dataset(a: &Path, b: &Path) {
-    let (fa, fb) = (dataset_files(a), dataset_files(b));
+    assert_same_files(&dataset_files(a), &dataset_files(b), a, b);
+}
+
+/// The same files with the same bytes, as [`dataset_files`] of the datasets `a` and `b` gives
+/// them (or a selection of them).
+pub fn assert_same_files(
+    fa: &BTreeMap<String, Vec<u8>>,
+    fb: &BTreeMap<String, Vec<u8>>,
+    a: &Path,
+    b: &Path,
+) {
     assert_eq!(
         fa.keys().collect::<Vec<_>>(),
         fb.keys().collect::<Vec<_>>(),
@@ -202,7 +202,7 @@ pub fn assert_same_dataset(a: &Path, b: &Path) {
         a.display(),
         b.display()
     );
-    for (k, v) in &fa {
+    for (k, v) in fa {
         assert!(
             v == &fb[k],
             "{k} differs between {} and {}",
