@@ -278,7 +278,10 @@ impl RunningStats {
         }
     }
 
-    fn quantile(&self, j: usize, target: f64) -> f64 {
+    /// Dimension `j`'s value at each of `targets` (counts of rows below it), as lerobot's
+    /// `_compute_single_quantile` finds it in the cumulative histogram: the cumulative sum is
+    /// made once for all the targets (once per target was a fifth of a many-bag run).
+    fn quantiles_of(&self, j: usize, targets: &[f64; QUANTILES.len()]) -> [f64; QUANTILES.len()] {
         let (hist, edges) = (&self.hist[j], &self.edges[j]);
         let mut cumsum = Vec::with_capacity(NUM_BINS);
         let mut acc = 0.0;
@@ -286,19 +289,21 @@ impl RunningStats {
             acc += h;
             cumsum.push(acc);
         }
-        let idx = cumsum.partition_point(|c| *c < target);
-        if idx == 0 {
-            return edges[0];
-        }
-        if idx >= cumsum.len() {
-            return edges[NUM_BINS];
-        }
-        let before = cumsum[idx - 1];
-        let in_bin = cumsum[idx] - before;
-        if in_bin == 0.0 {
-            return edges[idx];
-        }
-        edges[idx] + (target - before) / in_bin * (edges[idx + 1] - edges[idx])
+        targets.map(|target| {
+            let idx = cumsum.partition_point(|c| *c < target);
+            if idx == 0 {
+                return edges[0];
+            }
+            if idx >= cumsum.len() {
+                return edges[NUM_BINS];
+            }
+            let before = cumsum[idx - 1];
+            let in_bin = cumsum[idx] - before;
+            if in_bin == 0.0 {
+                return edges[idx];
+            }
+            edges[idx] + (target - before) / in_bin * (edges[idx + 1] - edges[idx])
+        })
     }
 
     /// The stats so far; `None` before the first row. A single row gives lerobot's
@@ -324,10 +329,11 @@ impl RunningStats {
                     .sqrt()
             })
             .collect();
-        let quantiles = std::array::from_fn(|q| {
-            let target = QUANTILES[q].0 * self.count as f64;
-            (0..self.dims).map(|j| self.quantile(j, target)).collect()
-        });
+        let targets = QUANTILES.map(|(q, _)| q * self.count as f64);
+        let per_dim: Vec<_> = (0..self.dims)
+            .map(|j| self.quantiles_of(j, &targets))
+            .collect();
+        let quantiles = std::array::from_fn(|q| per_dim.iter().map(|d| d[q]).collect());
         Some(FeatureStats {
             min: self.min.clone(),
             max: self.max.clone(),

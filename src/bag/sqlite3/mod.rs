@@ -13,11 +13,11 @@
 //! - no index, rows out of order: a (timestamp, rowid) list of every row, 16 bytes a message,
 //!   sorted once at open; each window looks its rows up by rowid.
 
+mod ids;
 mod pack;
 pub mod scan;
 pub mod schema;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
@@ -28,6 +28,7 @@ use crate::bag::{
     RawMessage, StorageInfo,
 };
 use crate::Time;
+use ids::TopicIds;
 use pack::Packer;
 use scan::{Plan, Scan};
 
@@ -59,7 +60,7 @@ struct State {
     path: PathBuf,
     summary: BagSummary,
     /// sqlite topic id -> connection index.
-    topic_ids: HashMap<i64, usize>,
+    topic_ids: TopicIds,
     first_last: Vec<scan::FirstLast>,
     plan: Plan,
     /// Sorted plan: (end of the last window, rowid of the first row at or after it).
@@ -150,7 +151,7 @@ impl Sqlite3Bag {
         })?;
 
         let mut connections = Vec::with_capacity(sch.topics.len());
-        let mut topic_ids = HashMap::new();
+        let mut topic_ids = TopicIds::default();
         for t in &sch.topics {
             let Ok(id) = u32::try_from(t.id) else {
                 return Err(BagError::Corrupt {
@@ -159,7 +160,7 @@ impl Sqlite3Bag {
                     detail: format!("topic {}: id {} out of range", t.name, t.id),
                 });
             };
-            if topic_ids.insert(t.id, connections.len()).is_some() {
+            if !topic_ids.insert(t.id, connections.len()) {
                 return Err(BagError::Corrupt {
                     path: shown,
                     offset: 0,
@@ -312,6 +313,27 @@ impl State {
         sql_error(&self.path, what, e)
     }
 
+    /// The data column of a window query: `data` for the wanted topics' rows, NULL for the
+    /// others. SQLite materialises every result column when it steps to a row, so selecting
+    /// `data` itself would read each unwanted payload's overflow pages (the camera pictures
+    /// of a tabular conversion: most of the file) only for the row to be skipped; measured on
+    /// a 1 GB teleop copy, the window reads fell from 0.41 s to 0.21 s (docs/bag-reader.md).
+    fn wanted_data(&self, wanted: &[bool]) -> String {
+        let ids: Vec<String> = self
+            .summary
+            .connections
+            .iter()
+            .zip(wanted)
+            .filter(|(_, &w)| w)
+            .map(|(c, _)| c.id.to_string())
+            .collect();
+        if ids.is_empty() {
+            "NULL".to_string()
+        } else {
+            format!("CASE WHEN topic_id IN ({}) THEN data END", ids.join(","))
+        }
+    }
+
     /// Put one row into the window, decompressing it when the bag compresses messages.
     fn take(
         &mut self,
@@ -339,8 +361,9 @@ impl State {
         }
     }
 
-    /// One row of `SELECT id, topic_id, timestamp, data`: taken when its topic is wanted and
-    /// `keep(time)`. Returns the row's (id, time).
+    /// One row of `SELECT id, topic_id, timestamp, data` (data NULL for topics not wanted, see
+    /// [`wanted_data`]): taken when its topic is wanted and `keep(time)`. Returns the row's
+    /// (id, time).
     fn row(
         &mut self,
         r: &rusqlite::Row<'_>,
@@ -353,13 +376,12 @@ impl State {
         };
         let (id, topic, t) = get(r).map_err(|e| self.sql("messages", e))?;
         self.rows_visited += 1;
-        let Some(&conn) = self.topic_ids.get(&topic) else {
+        let Some(conn) = self.topic_ids.get(topic) else {
             return Ok((id, t));
         };
         if !keep(t) || !wanted.get(conn).copied().unwrap_or(false) {
             return Ok((id, t));
         }
-        // The blob is read only here: rows skipped above leave their overflow pages unread.
         let data = match r.get_ref(3).map(|v| v.as_blob_or_null()) {
             Ok(Ok(d)) => d.unwrap_or(&[]),
             Ok(Err(_)) => return Err(self.corrupt(format!("message row {id}: data is not a blob"))),
@@ -377,12 +399,12 @@ impl State {
         wanted: &[bool],
         out: &mut Vec<RawMessage>,
     ) -> Result<(), BagError> {
-        let mut st = db
-            .prepare(
-                "SELECT id, topic_id, timestamp, data FROM messages \
-                 WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id",
-            )
-            .map_err(|e| self.sql("messages", e))?;
+        let sql = format!(
+            "SELECT id, topic_id, timestamp, {} FROM messages \
+             WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, id",
+            self.wanted_data(wanted)
+        );
+        let mut st = db.prepare(&sql).map_err(|e| self.sql("messages", e))?;
         let mut rows = st
             .query([start, end])
             .map_err(|e| self.sql("messages", e))?;
@@ -419,11 +441,11 @@ impl State {
                 from = from.max(next);
             }
         }
-        let mut st = db
-            .prepare(
-                "SELECT id, topic_id, timestamp, data FROM messages WHERE id >= ?1 ORDER BY id",
-            )
-            .map_err(|e| self.sql("messages", e))?;
+        let sql = format!(
+            "SELECT id, topic_id, timestamp, {} FROM messages WHERE id >= ?1 ORDER BY id",
+            self.wanted_data(wanted)
+        );
+        let mut st = db.prepare(&sql).map_err(|e| self.sql("messages", e))?;
         let mut rows = st.query([from]).map_err(|e| self.sql("messages", e))?;
         let mut next = i64::MAX;
         while let Some(r) = rows.next().map_err(|e| self.sql("messages", e))? {
@@ -455,9 +477,11 @@ impl State {
         };
         let a = index.partition_point(|&(t, _)| t < start);
         let b = index.partition_point(|&(t, _)| t < end);
-        let mut st = db
-            .prepare("SELECT id, topic_id, timestamp, data FROM messages WHERE id = ?1")
-            .map_err(|e| self.sql("messages", e))?;
+        let sql = format!(
+            "SELECT id, topic_id, timestamp, {} FROM messages WHERE id = ?1",
+            self.wanted_data(wanted)
+        );
+        let mut st = db.prepare(&sql).map_err(|e| self.sql("messages", e))?;
         for i in a..b {
             let Plan::RowIndex(index) = &self.plan else {
                 unreachable!()

@@ -6,10 +6,9 @@
 //! (Per-message zstd bags also read the first bytes of each blob for the frame's content
 //! size, which reads the blobs once.)
 
-use std::collections::HashMap;
-
 use rusqlite::Connection;
 
+use super::ids::TopicIds;
 use crate::bag::{Block, ConnectionStats};
 use crate::Time;
 
@@ -67,17 +66,26 @@ struct Bucket {
 /// `file_size` sizes the time buckets; `message_zstd` asks for decompressed sizes.
 pub fn scan(
     db: &Connection,
-    topic_ids: &HashMap<i64, usize>,
+    topic_ids: &TopicIds,
     n_topics: usize,
     file_size: u64,
     message_zstd: bool,
     time_index: bool,
 ) -> rusqlite::Result<Scan> {
-    let (t0, t1): (Option<Time>, Option<Time>) = db.query_row(
-        "SELECT MIN(timestamp), MAX(timestamp) FROM messages",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    // With an index, SQLite answers a lone MIN or MAX from one end of it, but a query with
+    // both scans the table: two queries. Without one, one scan gives both.
+    let (t0, t1): (Option<Time>, Option<Time>) = if time_index {
+        (
+            db.query_row("SELECT MIN(timestamp) FROM messages", [], |r| r.get(0))?,
+            db.query_row("SELECT MAX(timestamp) FROM messages", [], |r| r.get(0))?,
+        )
+    } else {
+        db.query_row(
+            "SELECT MIN(timestamp), MAX(timestamp) FROM messages",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+    };
     let mut stats = vec![ConnectionStats::default(); n_topics];
     let mut first_last: Vec<FirstLast> = vec![None; n_topics];
     let (t0, t1) = match (t0, t1) {
@@ -103,10 +111,13 @@ pub fn scan(
     // Equal-width time buckets, as many as the file has megabytes: their sums are the blocks
     // (sizes over time, whatever the rowid order).
     let n_buckets = (file_size / BLOCK_BYTES).clamp(1, MAX_BLOCKS);
+    // Buckets of one width, so that a row's bucket is one 64-bit division (a 128-bit one per
+    // row was a visible part of the scan).
     let span = (t1 as i128 - t0 as i128 + 1) as u128;
+    let width = span.div_ceil(n_buckets as u128).min(u64::MAX as u128) as u64;
     let bucket_of = |t: Time| -> usize {
-        let off = (t as i128 - t0 as i128).max(0) as u128;
-        ((off * n_buckets as u128 / span) as u64).min(n_buckets - 1) as usize
+        let off = (t as i128 - t0 as i128).max(0) as u64;
+        (off / width).min(n_buckets - 1) as usize
     };
     let mut buckets = vec![Bucket::default(); n_buckets as usize];
 
@@ -138,7 +149,7 @@ pub fn scan(
         }
         run += len + 16;
         stored_bytes += len;
-        let Some(&conn) = topic_ids.get(&topic) else {
+        let Some(conn) = topic_ids.get(topic) else {
             orphan_rows += 1;
             continue;
         };
