@@ -304,38 +304,41 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let mut estimator = RunEstimator::new(chunk, (MIN_CHUNK_SECS * NANOS as f64) as Time);
     estimator.set_jobs(jobs.min(selection.todo.len()));
     let mut first_plan: Option<EpisodePlan> = None;
-    for &position in &selection.todo {
-        let path = &opts.bags[position];
+    // --jobs bags are opened and scanned at once, one thread each, and taken in order.
+    for batch in selection.todo.chunks(jobs) {
         crate::interrupt::check()?;
-        // Before opening: a bag rewritten while it is read is then recorded as changed.
-        let id = crate::bag_list::identity(path);
-        let planned = (|| -> Result<EpisodePlan> {
-            let plan = plan_episode_with(&opts.config, path, &open, &mut |w| {
+        for (&position, (id, planned, plan_warnings)) in
+            batch.iter().zip(plan_batch(opts, &open, batch))
+        {
+            let path = &opts.bags[position];
+            for w in plan_warnings {
                 eprintln!("warning: {w}");
-                warnings.push(w.to_string());
-            })?;
-            if let Some((first, s)) = &spec {
-                check_same_features(first, s, path, &plan.spec)?;
+                warnings.push(w);
             }
-            estimator.add(&plan);
-            Ok(plan)
-        })();
-        match planned {
-            Ok(plan) => {
-                if spec.is_none() {
-                    spec = Some((path.clone(), plan.spec.clone()));
-                    first_plan = Some(plan);
+            let planned = planned.and_then(|plan| {
+                if let Some((first, s)) = &spec {
+                    check_same_features(first, s, path, &plan.spec)?;
                 }
-                bags.push((position, id));
+                estimator.add(&plan);
+                Ok(plan)
+            });
+            match planned {
+                Ok(plan) => {
+                    if spec.is_none() {
+                        spec = Some((path.clone(), plan.spec.clone()));
+                        first_plan = Some(plan);
+                    }
+                    bags.push((position, id));
+                }
+                Err(e) if opts.keep_going && !matches!(e, Error::Interrupted(_)) => {
+                    let f = BagFailure::new(path, &e);
+                    eprintln!("warning: {}: skipped: {}", path.display(), f.reason);
+                    failures.push(f);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) if opts.keep_going && !matches!(e, Error::Interrupted(_)) => {
-                let f = BagFailure::new(path, &e);
-                eprintln!("warning: {}: skipped: {}", path.display(), f.reason);
-                failures.push(f);
-            }
-            Err(e) => return Err(e),
+            memory.detail(|| format!("scan done: {}", path.display()));
         }
-        memory.detail(|| format!("scan done: {}", path.display()));
     }
     let Some((first_bag, spec)) = spec else {
         return Err(all_failed(&failures));
@@ -363,7 +366,11 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
                 append,
                 video: video.clone(),
                 ffmpeg: None,
-                encoder_threads: Some(threads.encoder_threads(video_features(&spec))),
+                // One writer, one set of encoders, whatever the jobs: they get the whole cap
+                // (and so the same settings, and bytes, as with one job).
+                encoder_threads: Some(
+                    JobThreads::new(opts.threads, 1).encoder_threads(video_features(&spec)),
+                ),
             },
         )
         .map_err(|e| match e {
@@ -398,185 +405,161 @@ fn convert_bags(opts: &ConvertOptions) -> Result<ConvertSummary> {
     let progress = Progress::new(opts.progress, bags.len());
     let _sampler = memory.start_sampler();
     let pool = pipeline::FramePool::for_job(&spec, threads);
-    if jobs > 1 && bags.len() > 1 {
-        let Some(record) = record else {
-            return Err(Error::Usage(format!(
-                "{}: --jobs {jobs} merges into a dataset that records its inputs ({}), which \
-                 this one does not: use --jobs 1 to append to it",
-                opts.out.display(),
-                crate::dataset::inputs::INPUTS_PATH
-            )));
-        };
-        let run = jobs::Jobs {
-            run: EpisodeRun {
-                opts,
-                spec: &spec,
-                task: &task,
-                chunk,
-                progress: &progress,
-                memory: &memory,
-                pool: &pool,
-                open: &open,
-            },
-            jobs,
-            writer: WriterOptions {
-                out: opts.out.clone(),
-                append: false,
-                video: video.clone(),
-                ffmpeg: None,
-                encoder_threads: Some(threads.encoder_threads(video_features(&spec))),
-            },
-            threads,
-            input_count: record.input_count,
-            shard: record.shard,
-            position_offset,
-            existing: append && opts.out.join(crate::dataset::meta::INFO_PATH).is_file(),
-        };
-        let done = run.run(&bags, first_plan.take())?;
-        warnings.extend(done.warnings);
-        failures.extend(done.failures);
+    let run = EpisodeRun {
+        opts,
+        spec: &spec,
+        task: &task,
+        chunk,
+        progress: &progress,
+        memory: &memory,
+        pool: &pool,
+        open: &open,
+    };
+    // --jobs: the bags' pipelines run on worker threads, their frames written here, in order.
+    let paths: Vec<&Path> = bags.iter().map(|&(p, _)| opts.bags[p].as_path()).collect();
+    let relayed = jobs > 1 && bags.len() > 1;
+    let shared = jobs::Shared::new(if relayed { first_plan.take() } else { None });
+    std::thread::scope(|scope| -> Result<ConvertSummary> {
+        let mut relay =
+            relayed.then(|| jobs::Relay::start(scope, &shared, run, &paths, jobs, threads));
+        let mut writer = open_writer(append)?;
+        let mut episodes = Vec::new();
+        // Episodes written since the last commit.
+        let mut uncommitted = 0usize;
+        for (i, &(position, id)) in bags.iter().enumerate() {
+            crate::interrupt::check()?;
+            let path = &opts.bags[position];
+            if opts.commit_every.is_some_and(|n| uncommitted >= n) {
+                // Renamed into place as a complete dataset, then reopened to append to.
+                if let Some(r) = &record {
+                    writer.record_inputs(r)?;
+                }
+                writer.finish()?;
+                memory.checkpoint(&format!("committed after {} episodes", episodes.len()));
+                uncommitted = 0;
+                writer = open_writer(true)?;
+            }
+            let episode = match relay.as_mut() {
+                Some(relay) => relay.replay(i, writer.as_mut()),
+                None => run.episode(writer.as_mut(), i, episodes.len(), path, first_plan.take()),
+            };
+            let e = match episode {
+                Ok((result, episode_index, digest)) => {
+                    if let Some(w) = result.report.drop_warning() {
+                        let w = format!("{}: {w}", path.display());
+                        eprintln!("warning: {w}");
+                        warnings.push(w);
+                    }
+                    if let Some(r) = &mut record {
+                        r.inputs.push(resume::record(
+                            episode_index,
+                            position_offset + position,
+                            path,
+                            id,
+                            digest,
+                        ));
+                    }
+                    episodes.push(result);
+                    uncommitted += 1;
+                    continue;
+                }
+                Err(Failed::Run(e)) => return Err(e),
+                Err(Failed::Bag(e)) => crate::interrupt::or_interrupted(e),
+            };
+            if matches!(e, Error::Interrupted(_)) {
+                return Err(e);
+            }
+            writer.abort_episode()?;
+            if opts.keep_going {
+                let f = BagFailure::new(path, &e);
+                eprintln!("warning: {}: skipped: {}", path.display(), f.reason);
+                failures.push(f);
+                continue;
+            }
+            // Stop here, keeping the episodes converted before this bag.
+            let kept = if uncommitted == 0 {
+                drop(writer);
+                match (episodes.len(), append) {
+                    (0, true) => format!("{} is as it was", opts.out.display()),
+                    (0, false) => format!("nothing written to {}", opts.out.display()),
+                    (n, _) => format!(
+                        "the dataset at {} holds the {n} episode{} converted before this bag",
+                        opts.out.display(),
+                        if n == 1 { "" } else { "s" }
+                    ),
+                }
+            } else {
+                if let Some(r) = &record {
+                    writer.record_inputs(r)?;
+                }
+                let written = writer.finish()?;
+                format!(
+                    "the dataset at {} holds {} episode{} ({} converted before this bag)",
+                    opts.out.display(),
+                    written.episodes,
+                    if written.episodes == 1 { "" } else { "s" },
+                    episodes.len()
+                )
+            };
+            return Err(Error::BagFailed {
+                bag: path.clone(),
+                source: Box::new(e),
+                kept,
+            });
+        }
+        // In the order the bags were given, whether they failed in planning or later.
         failures.sort_by_key(|f| opts.bags.iter().position(|b| *b == f.bag));
-        if done.episodes.is_empty() {
+        if episodes.is_empty() {
             return Err(all_failed(&failures));
         }
+        if let Some(r) = &record {
+            writer.record_inputs(r)?;
+        }
+        let written = writer.finish()?;
         memory.checkpoint("videos finalised, dataset in place");
         progress.done();
-        let encoders_peak_rss = if done.encoder_peaks.is_empty() {
-            None
-        } else {
-            // Every job's encoders at once, each at most the largest peak seen.
-            done.encoder_peaks
-                .iter()
-                .copied()
-                .sum::<Option<u64>>()
-                .map(|p| p * jobs as u64)
-        };
-        return Ok(ConvertSummary {
-            episodes: done.episodes,
+        Ok(ConvertSummary {
+            episodes,
             already_done: selection.done,
             seconds: started.elapsed().as_secs_f64(),
             peak_rss: rss::peak_rss(),
-            encoders_peak_rss,
-            encoder_peaks: done.encoder_peaks,
-            encoders: done.encoders,
+            encoders_peak_rss: written.encoders_peak_rss(),
+            encoder_peaks: written.encoder_peaks.clone(),
+            encoders: written.encoders,
             warnings,
             memory: memory.report(),
             failures,
-        });
-    }
-    let mut writer = open_writer(append)?;
-    let mut episodes = Vec::new();
-    // Episodes written since the last commit.
-    let mut uncommitted = 0usize;
-    for (i, &(position, id)) in bags.iter().enumerate() {
-        crate::interrupt::check()?;
+        })
+    })
+}
+
+/// A bag planned in the up-front pass: its identity, plan, and the warnings planning gave.
+type Planned = (crate::bag_list::Identity, Result<EpisodePlan>, Vec<String>);
+
+/// Plans the bags at `positions`, each on a thread of its own when there are several.
+fn plan_batch(opts: &ConvertOptions, open: &OpenOptions, positions: &[usize]) -> Vec<Planned> {
+    let plan_one = |position: usize| -> Planned {
         let path = &opts.bags[position];
-        if opts.commit_every.is_some_and(|n| uncommitted >= n) {
-            // Renamed into place as a complete dataset, then reopened to append to.
-            if let Some(r) = &record {
-                writer.record_inputs(r)?;
-            }
-            writer.finish()?;
-            memory.checkpoint(&format!("committed after {} episodes", episodes.len()));
-            uncommitted = 0;
-            writer = open_writer(true)?;
-        }
-        let run = EpisodeRun {
-            opts,
-            spec: &spec,
-            task: &task,
-            chunk,
-            progress: &progress,
-            memory: &memory,
-            pool: &pool,
-            open: &open,
-        };
-        let e = match run.episode(writer.as_mut(), i, episodes.len(), path, first_plan.take()) {
-            Ok((result, episode_index, digest)) => {
-                if let Some(w) = result.report.drop_warning() {
-                    let w = format!("{}: {w}", path.display());
-                    eprintln!("warning: {w}");
-                    warnings.push(w);
-                }
-                if let Some(r) = &mut record {
-                    r.inputs.push(resume::record(
-                        episode_index,
-                        position_offset + position,
-                        path,
-                        id,
-                        digest,
-                    ));
-                }
-                episodes.push(result);
-                uncommitted += 1;
-                continue;
-            }
-            Err(Failed::Run(e)) => return Err(e),
-            Err(Failed::Bag(e)) => crate::interrupt::or_interrupted(e),
-        };
-        if matches!(e, Error::Interrupted(_)) {
-            return Err(e);
-        }
-        writer.abort_episode()?;
-        if opts.keep_going {
-            let f = BagFailure::new(path, &e);
-            eprintln!("warning: {}: skipped: {}", path.display(), f.reason);
-            failures.push(f);
-            continue;
-        }
-        // Stop here, keeping the episodes converted before this bag.
-        let kept = if uncommitted == 0 {
-            drop(writer);
-            match (episodes.len(), append) {
-                (0, true) => format!("{} is as it was", opts.out.display()),
-                (0, false) => format!("nothing written to {}", opts.out.display()),
-                (n, _) => format!(
-                    "the dataset at {} holds the {n} episode{} converted before this bag",
-                    opts.out.display(),
-                    if n == 1 { "" } else { "s" }
-                ),
-            }
-        } else {
-            if let Some(r) = &record {
-                writer.record_inputs(r)?;
-            }
-            let written = writer.finish()?;
-            format!(
-                "the dataset at {} holds {} episode{} ({} converted before this bag)",
-                opts.out.display(),
-                written.episodes,
-                if written.episodes == 1 { "" } else { "s" },
-                episodes.len()
-            )
-        };
-        return Err(Error::BagFailed {
-            bag: path.clone(),
-            source: Box::new(e),
-            kept,
+        // Before opening: a bag rewritten while it is read is then recorded as changed.
+        let id = crate::bag_list::identity(path);
+        let mut warnings = Vec::new();
+        let plan = plan_episode_with(&opts.config, path, open, &mut |w| {
+            warnings.push(w.to_string())
         });
+        (id, plan, warnings)
+    };
+    if let [one] = positions {
+        return vec![plan_one(*one)];
     }
-    // In the order the bags were given, whether they failed in planning or later.
-    failures.sort_by_key(|f| opts.bags.iter().position(|b| *b == f.bag));
-    if episodes.is_empty() {
-        return Err(all_failed(&failures));
-    }
-    if let Some(r) = &record {
-        writer.record_inputs(r)?;
-    }
-    let written = writer.finish()?;
-    memory.checkpoint("videos finalised, dataset in place");
-    progress.done();
-    Ok(ConvertSummary {
-        episodes,
-        already_done: selection.done,
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss: rss::peak_rss(),
-        encoders_peak_rss: written.encoders_peak_rss(),
-        encoder_peaks: written.encoder_peaks.clone(),
-        encoders: written.encoders,
-        warnings,
-        memory: memory.report(),
-        failures,
+    std::thread::scope(|s| {
+        let handles: Vec<_> = positions
+            .iter()
+            .map(|&p| s.spawn(move || plan_one(p)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     })
 }
 

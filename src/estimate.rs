@@ -196,11 +196,20 @@ impl RunEstimator {
     /// VmRSS: every job's part as if each held the largest bag's windows at the same moment.
     fn estimate_jobs(&self, i: usize, now: u64, jobs: u64) -> Estimate {
         let one = self.estimate_at(i, now);
+        // With jobs, each also holds the frames waiting in its channel to the writer.
+        let queued = if jobs > 1 {
+            let frame = self.frame_bytes + self.row_bytes;
+            jobs * (pipeline::JOB_QUEUE_BYTES as u64)
+                .min(pipeline::JOB_QUEUE_FRAMES as u64 * frame)
+                .max(2 * frame)
+        } else {
+            0
+        };
         Estimate {
             now,
             pipeline: one.pipeline * jobs,
             windows: one.windows * jobs,
-            frames: one.frames * jobs,
+            frames: one.frames * jobs + queued,
             episodes: one.episodes * jobs,
         }
     }

@@ -125,6 +125,13 @@ pub fn frame_pool_size(image_bytes: usize) -> usize {
     2 * frames_in_flight(image_bytes) + decode_workers(image_bytes) + 2
 }
 
+/// With `--jobs`, the frames a job's channel to the writer holds at most, in bytes of values
+/// and pictures (and at least two frames): enough for a short tabular bag to be read whole
+/// ahead of its turn, a few frames of a camera bag.
+pub const JOB_QUEUE_BYTES: usize = 16 << 20;
+/// And at most this many frames.
+pub const JOB_QUEUE_FRAMES: usize = 4096;
+
 /// The frame buffers of a run: a fixed number, reused from frame to frame and from episode
 /// to episode.
 ///
