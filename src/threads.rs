@@ -6,7 +6,8 @@
 //! - the bag reader decompresses the next block on a second thread when `t >= 2`;
 //! - camera decode workers: `t`, at most [`crate::pipeline::MAX_DECODE_WORKERS`] (they and the
 //!   encoders take turns: a frame is decoded, then encoded);
-//! - each ffmpeg encoder: `max(1, t / encoders)` threads (x264/x265 `-threads`, SVT-AV1 `lp`).
+//! - each ffmpeg encoder: `max(1, t / encoders)` threads (x264/x265 `-threads`, SVT-AV1 `lp`),
+//!   with `t` the whole cap: the run has one writer, so one set of encoders, whatever the jobs.
 //!
 //! The pipeline's reader, aligner and writer threads mostly wait on each other and are not
 //! counted. Thread counts do not change the output: the aligner is one thread, decode workers
