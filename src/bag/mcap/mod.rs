@@ -29,6 +29,8 @@ use crate::Time;
 /// Blocks kept decompressed between windows (as the ROS1 reader): each only while it still
 /// overlaps later windows; the bound matters where chunks overlap in time.
 const MAX_CACHED: usize = 4;
+/// Chunks `first_and_last` keeps loaded until the first window: the first and the last.
+const PROBES: usize = 2;
 
 /// A block read into memory with its messages located once.
 struct Loaded {
@@ -47,6 +49,9 @@ pub struct McapBag {
     /// Compressed bytes of the blocks being loaded, one per loading thread, reused.
     raw: [Vec<u8>; 2],
     parallel: bool,
+    /// The last blocks `first_and_last` loaded, as the ROS1 reader keeps them: planning's
+    /// topics mostly share the first and the last chunk. Dropped by the first window read.
+    probes: Vec<Arc<Loaded>>,
 }
 
 impl McapBag {
@@ -79,6 +84,7 @@ impl McapBag {
             pool,
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+            probes: Vec::new(),
         })
     }
 
@@ -107,6 +113,19 @@ impl McapBag {
     fn load(&mut self, block: usize) -> Result<Loaded, BagError> {
         self.decompressed += 1;
         load_block(&self.file, &self.scan, &self.pool, &mut self.raw[0], block)
+    }
+
+    /// Block `block` for `first_and_last`, from the probes or loaded into them (two kept).
+    fn probe(&mut self, block: usize) -> Result<Arc<Loaded>, BagError> {
+        if let Some(l) = self.probes.iter().find(|l| l.block == block) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(self.load(block)?);
+        if self.probes.len() >= PROBES {
+            self.probes.remove(0);
+        }
+        self.probes.push(l.clone());
+        Ok(l)
     }
 
     /// Load `blocks` (none cached yet) into the cache, on two threads when there are several,
@@ -151,6 +170,8 @@ impl BagSource for McapBag {
         wanted: &[bool],
         out: &mut Vec<RawMessage>,
     ) -> Result<(), BagError> {
+        // Planning is over: its chunks go back to the pool.
+        self.probes.clear();
         // Windows advance forward: a block that ends before this one starts is done with.
         let blocks = &self.scan.blocks;
         self.cache.retain(|l| blocks[l.block].end >= start);
@@ -201,11 +222,11 @@ impl BagSource for McapBag {
         };
         // Loaded outside the window cache: these reads happen before or beside the windowed
         // pass and must not evict what it holds.
-        let first_block = self.load(f.block)?;
+        let first_block = self.probe(f.block)?;
         let last_block = if l.block == f.block {
             None
         } else {
-            Some(self.load(l.block)?)
+            Some(self.probe(l.block)?)
         };
         let pick = |lb: &Loaded, max: bool| {
             let mine = lb.msgs.iter().filter(|m| m.conn == conn);

@@ -71,6 +71,8 @@ impl ChunkInfo {
 /// Chunks kept decompressed between windows. Each is kept only while it still overlaps later
 /// windows; the bound matters for bags whose chunks overlap in time (out of order recordings).
 const MAX_CACHED: usize = 4;
+/// Chunks `first_and_last` keeps loaded until the first window: the first and the last.
+const PROBES: usize = 2;
 
 /// A decompressed chunk with its messages located once.
 struct Loaded {
@@ -91,6 +93,11 @@ pub struct Ros1Bag {
     raw: [Vec<u8>; 2],
     /// Load a window's chunks on two threads (when the machine has two cores).
     parallel: bool,
+    /// The last chunks `first_and_last` loaded: planning asks for several topics, whose first
+    /// and last messages mostly share the first and the last chunk (each loaded once instead
+    /// of once per topic: a plan of a short bag decompressed three times the bag). Dropped by
+    /// the first window read.
+    probes: Vec<Arc<Loaded>>,
 }
 
 impl Ros1Bag {
@@ -122,6 +129,7 @@ impl Ros1Bag {
             pool,
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
+            probes: Vec::new(),
         })
     }
 
@@ -143,6 +151,19 @@ impl Ros1Bag {
     fn load(&mut self, chunk: usize) -> Result<Loaded, BagError> {
         self.decompressed += 1;
         load_chunk(&self.file, &self.scan, &self.pool, &mut self.raw[0], chunk)
+    }
+
+    /// Block `chunk` for `first_and_last`, from the probes or loaded into them (two kept).
+    fn probe(&mut self, chunk: usize) -> Result<Arc<Loaded>, BagError> {
+        if let Some(l) = self.probes.iter().find(|l| l.chunk == chunk) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(self.load(chunk)?);
+        if self.probes.len() >= PROBES {
+            self.probes.remove(0);
+        }
+        self.probes.push(l.clone());
+        Ok(l)
     }
 
     /// Load `chunks` (none cached yet) into the cache, on two threads when there are several:
@@ -210,6 +231,8 @@ impl BagSource for Ros1Bag {
         wanted: &[bool],
         out: &mut Vec<RawMessage>,
     ) -> Result<(), BagError> {
+        // Planning is over: its chunks go back to the pool.
+        self.probes.clear();
         // Windows advance forward: a chunk that ends before this one starts is done with.
         let chunks = &self.scan.chunks;
         self.cache.retain(|l| chunks[l.chunk].end >= start);
@@ -259,8 +282,12 @@ impl BagSource for Ros1Bag {
         };
         // Loaded outside the window cache: these reads happen before or beside the windowed
         // pass and must not evict what it holds.
-        let first_chunk = self.load(fc)?;
-        let last_chunk = if lc == fc { None } else { Some(self.load(lc)?) };
+        let first_chunk = self.probe(fc)?;
+        let last_chunk = if lc == fc {
+            None
+        } else {
+            Some(self.probe(lc)?)
+        };
         let chunks = &self.scan.chunks;
         let key =
             |l: &Loaded, m: &(usize, Time, u64, Range<usize>)| (m.1, chunks[l.chunk].pos, m.2);
@@ -498,6 +525,14 @@ mod tests {
             assert_eq!((l.time, l.data()), (lastw.1, &lastw.2[..]));
         }
         assert!(bag.first_and_last(9).unwrap().is_none());
+        // Asked again: its first and last chunks are still loaded, not decompressed again.
+        bag.first_and_last(2).unwrap().unwrap();
+        let loaded = bag.chunks_decompressed();
+        bag.first_and_last(2).unwrap().unwrap();
+        assert_eq!(bag.chunks_decompressed(), loaded);
+        // A window read drops them (back to the pool).
+        bag.read_window(0, 1, &[false; 3], &mut Vec::new()).unwrap();
+        assert!(bag.probes.is_empty());
     }
 
     #[test]
