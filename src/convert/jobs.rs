@@ -8,10 +8,10 @@
 //! video files (each camera's episodes are encoded in one stream, as with one job), and the
 //! same commits, `--resume` record and failure handling, which stay in the caller's loop.
 //!
-//! Memory: each job holds its bag's windows (the `--max-rss` estimate counts every job's)
-//! plus the frames waiting in its channel, at most [`JOB_QUEUE_BYTES`] of them (in the estimate too). A worker whose
-//! bag is not yet being written blocks when its channel is full, so reading runs about one
-//! bag ahead of writing per job.
+//! Memory: each job holds its bag's windows plus the frames waiting in its channel, at most
+//! [`JOB_QUEUE_BYTES`] of them; the `--max-rss` estimate counts both for every job. A worker
+//! whose bag is not yet being written blocks when its channel is full, so reading runs about
+//! one bag ahead of writing per job.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
