@@ -594,6 +594,9 @@ impl Failed {
     }
 }
 
+/// What one episode's run gives: its result, episode index and index digest, or why it failed.
+type Episode = std::result::Result<(EpisodeResult, u64, String), Failed>;
+
 /// What every episode of a run shares.
 #[derive(Clone, Copy)]
 struct EpisodeRun<'a> {
@@ -617,7 +620,7 @@ impl EpisodeRun<'_> {
         episode: usize,
         path: &Path,
         planned: Option<EpisodePlan>,
-    ) -> Result<(EpisodeResult, u64, String), Failed> {
+    ) -> Episode {
         let plan = match planned {
             Some(plan) => plan,
             None => plan_episode_with(&self.opts.config, path, self.open, &mut |_| {})

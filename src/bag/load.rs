@@ -1,6 +1,7 @@
 //! Loading a window's blocks on two threads, shared by the storages that decompress blocks
 //! (ROS1 chunks, MCAP chunks): decompression is most of a tabular conversion's time and the
-//! order of loading changes nothing (messages are sorted afterwards).
+//! order of loading changes nothing (messages are sorted afterwards); and the blocks kept for
+//! `first_and_last` ([`Probes`]).
 
 /// `load(raw, item)` for each of `items`, on two threads when `parallel` and there are
 /// several, each thread with its own reused buffer of `raw`. The results come in `items`
@@ -44,6 +45,52 @@ pub fn in_order<T: Send, E: Send>(
     let first_err = results.iter().position(|(_, r)| r.is_err());
     results.truncate(first_err.map_or(results.len(), |i| i + 1));
     results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The last [`Probes::KEPT`] blocks loaded for `first_and_last`, by block index. Planning asks
+/// for every topic of the config, whose first and last messages mostly sit in the same first
+/// and last block: each is loaded once instead of once per topic (a plan of a short bag
+/// decompressed about three times the bag). The reader clears them at its first window, so
+/// their buffers go back to the pool.
+pub struct Probes<L> {
+    held: Vec<(usize, std::sync::Arc<L>)>,
+}
+
+impl<L> Default for Probes<L> {
+    fn default() -> Self {
+        Probes { held: Vec::new() }
+    }
+}
+
+impl<L> Probes<L> {
+    /// The first and the last block.
+    pub const KEPT: usize = 2;
+
+    /// Block `block`, held or loaded by `load` (then held, the oldest dropped past
+    /// [`Probes::KEPT`]).
+    pub fn get<E>(
+        &mut self,
+        block: usize,
+        load: impl FnOnce() -> Result<L, E>,
+    ) -> Result<std::sync::Arc<L>, E> {
+        if let Some((_, l)) = self.held.iter().find(|(b, _)| *b == block) {
+            return Ok(l.clone());
+        }
+        let l = std::sync::Arc::new(load()?);
+        if self.held.len() >= Self::KEPT {
+            self.held.remove(0);
+        }
+        self.held.push((block, l.clone()));
+        Ok(l)
+    }
+
+    pub fn clear(&mut self) {
+        self.held.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -20,14 +20,11 @@ use std::sync::Mutex;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use serde_json::Value;
 
-use super::{EpisodeRun, Failed};
+use super::{Episode, EpisodeRun, Failed};
 use crate::dataset::{DatasetError, DatasetSpec, DatasetWriter, EpisodeSummary, Frame};
 use crate::pipeline::{JOB_QUEUE_BYTES, JOB_QUEUE_FRAMES};
 use crate::plan::EpisodePlan;
 use crate::threads::JobThreads;
-
-/// What one episode's pipeline returns: its result, episode index and index digest.
-pub(super) type Episode = Result<(super::EpisodeResult, u64, String), Failed>;
 
 /// A writer call, or the episode's outcome, on its way to the writer's thread.
 enum Call {
@@ -42,13 +39,13 @@ enum Call {
 struct Registered {
     bag: usize,
     calls: Receiver<Call>,
-    replies: Sender<Result<EpisodeSummary, String>>,
+    replies: Sender<EpisodeSummary>,
 }
 
 /// The writer a worker's pipeline writes to: every call is passed on to the real writer.
 struct RelayWriter {
     calls: Sender<Call>,
-    replies: Receiver<Result<EpisodeSummary, String>>,
+    replies: Receiver<EpisodeSummary>,
 }
 
 /// The writer's thread has stopped (it failed, or the run was stopped): the episode cannot go
@@ -78,11 +75,8 @@ impl DatasetWriter for RelayWriter {
         self.calls
             .send(Call::End(sync_report))
             .map_err(|_| stopped())?;
-        match self.replies.recv() {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) => Err(DatasetError::Invalid(e)),
-            Err(_) => Err(stopped()),
-        }
+        // No answer: the writer failed on this episode and stopped (its error is the run's).
+        self.replies.recv().map_err(|_| stopped())
     }
 
     fn finish(self: Box<Self>) -> Result<crate::dataset::WriterSummary, DatasetError> {
@@ -230,7 +224,7 @@ impl<'env> Relay<'env> {
                 Call::End(report) => {
                     let summary = writer.end_episode(report).map_err(run_error)?;
                     // The worker may have stopped already: its outcome then says why.
-                    let _ = channel.replies.send(Ok(summary));
+                    let _ = channel.replies.send(summary);
                 }
                 Call::Done(episode) => return *episode,
             }

@@ -22,6 +22,7 @@ use self::block::{messages, read_block, Msg};
 use self::file::McapFile;
 use self::scan::{scan, Scan};
 use super::buffer::{BufferPool, ChunkBuf};
+use super::load::Probes;
 use super::source::FileSource;
 use super::{BagError, BagSource, BagSummary, RawMessage, ReadAt};
 use crate::Time;
@@ -29,8 +30,6 @@ use crate::Time;
 /// Blocks kept decompressed between windows (as the ROS1 reader): each only while it still
 /// overlaps later windows; the bound matters where chunks overlap in time.
 const MAX_CACHED: usize = 4;
-/// Chunks `first_and_last` keeps loaded until the first window: the first and the last.
-const PROBES: usize = 2;
 
 /// A block read into memory with its messages located once.
 struct Loaded {
@@ -49,9 +48,8 @@ pub struct McapBag {
     /// Compressed bytes of the blocks being loaded, one per loading thread, reused.
     raw: [Vec<u8>; 2],
     parallel: bool,
-    /// The last blocks `first_and_last` loaded, as the ROS1 reader keeps them: planning's
-    /// topics mostly share the first and the last chunk. Dropped by the first window read.
-    probes: Vec<Arc<Loaded>>,
+    /// What `first_and_last` loaded, until the first window ([`super::load::Probes`]).
+    probes: Probes<Loaded>,
 }
 
 impl McapBag {
@@ -84,7 +82,7 @@ impl McapBag {
             pool,
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
-            probes: Vec::new(),
+            probes: Probes::default(),
         })
     }
 
@@ -110,22 +108,14 @@ impl McapBag {
         self.scan.chunks_read
     }
 
-    fn load(&mut self, block: usize) -> Result<Loaded, BagError> {
-        self.decompressed += 1;
-        load_block(&self.file, &self.scan, &self.pool, &mut self.raw[0], block)
-    }
-
-    /// Block `block` for `first_and_last`, from the probes or loaded into them (two kept).
+    /// Block `block` for `first_and_last`, held from an earlier call or loaded.
     fn probe(&mut self, block: usize) -> Result<Arc<Loaded>, BagError> {
-        if let Some(l) = self.probes.iter().find(|l| l.block == block) {
-            return Ok(l.clone());
-        }
-        let l = Arc::new(self.load(block)?);
-        if self.probes.len() >= PROBES {
-            self.probes.remove(0);
-        }
-        self.probes.push(l.clone());
-        Ok(l)
+        let (file, scan, pool, raw) = (&self.file, &self.scan, &self.pool, &mut self.raw[0]);
+        let decompressed = &mut self.decompressed;
+        self.probes.get(block, || {
+            *decompressed += 1;
+            load_block(file, scan, pool, raw, block)
+        })
     }
 
     /// Load `blocks` (none cached yet) into the cache, on two threads when there are several,

@@ -16,6 +16,7 @@ use self::chunk::{decompress, walk_chunk, ChunkEntry};
 use self::record::{BagFile, RecordError};
 use self::scan::{scan_file, Scan};
 use super::buffer::{BufferPool, ChunkBuf};
+use super::load::Probes;
 use super::{BagError, BagSource, BagSummary, RawMessage, ReadAt};
 use crate::Time;
 
@@ -71,8 +72,6 @@ impl ChunkInfo {
 /// Chunks kept decompressed between windows. Each is kept only while it still overlaps later
 /// windows; the bound matters for bags whose chunks overlap in time (out of order recordings).
 const MAX_CACHED: usize = 4;
-/// Chunks `first_and_last` keeps loaded until the first window: the first and the last.
-const PROBES: usize = 2;
 
 /// A decompressed chunk with its messages located once.
 struct Loaded {
@@ -93,11 +92,8 @@ pub struct Ros1Bag {
     raw: [Vec<u8>; 2],
     /// Load a window's chunks on two threads (when the machine has two cores).
     parallel: bool,
-    /// The last chunks `first_and_last` loaded: planning asks for several topics, whose first
-    /// and last messages mostly share the first and the last chunk (each loaded once instead
-    /// of once per topic: a plan of a short bag decompressed three times the bag). Dropped by
-    /// the first window read.
-    probes: Vec<Arc<Loaded>>,
+    /// What `first_and_last` loaded, until the first window ([`super::load::Probes`]).
+    probes: Probes<Loaded>,
 }
 
 impl Ros1Bag {
@@ -129,7 +125,7 @@ impl Ros1Bag {
             pool,
             raw: [Vec::new(), Vec::new()],
             parallel: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
-            probes: Vec::new(),
+            probes: Probes::default(),
         })
     }
 
@@ -153,17 +149,14 @@ impl Ros1Bag {
         load_chunk(&self.file, &self.scan, &self.pool, &mut self.raw[0], chunk)
     }
 
-    /// Block `chunk` for `first_and_last`, from the probes or loaded into them (two kept).
+    /// Block `chunk` for `first_and_last`, held from an earlier call or loaded.
     fn probe(&mut self, chunk: usize) -> Result<Arc<Loaded>, BagError> {
-        if let Some(l) = self.probes.iter().find(|l| l.chunk == chunk) {
-            return Ok(l.clone());
-        }
-        let l = Arc::new(self.load(chunk)?);
-        if self.probes.len() >= PROBES {
-            self.probes.remove(0);
-        }
-        self.probes.push(l.clone());
-        Ok(l)
+        let (file, scan, pool, raw) = (&self.file, &self.scan, &self.pool, &mut self.raw[0]);
+        let decompressed = &mut self.decompressed;
+        self.probes.get(chunk, || {
+            *decompressed += 1;
+            load_chunk(file, scan, pool, raw, chunk)
+        })
     }
 
     /// Load `chunks` (none cached yet) into the cache, on two threads when there are several:

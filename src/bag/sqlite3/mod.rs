@@ -316,8 +316,8 @@ impl State {
     /// The data column of a window query: `data` for the wanted topics' rows, NULL for the
     /// others. SQLite materialises every result column when it steps to a row, so selecting
     /// `data` itself would read each unwanted payload's overflow pages (the camera pictures
-    /// of a tabular conversion: most of the file) only for the row to be skipped; measured on
-    /// a 1 GB teleop copy, the window reads fell from 0.41 s to 0.21 s (docs/bag-reader.md).
+    /// of a tabular conversion: most of the file) only for the row to be skipped; on the 1 GB
+    /// bench copy the conversion fell from 0.27 s to 0.12 s (docs/bag-reader.md).
     fn wanted_data(&self, wanted: &[bool]) -> String {
         let ids: Vec<String> = self
             .summary
